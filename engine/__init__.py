@@ -1,0 +1,1 @@
+"""scriba's engine: a tokenizer-free byte-level hierarchical state-space language model."""

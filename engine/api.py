@@ -1,0 +1,150 @@
+"""The one narrow interface the app uses: the `Engine` protocol and its in-process implementation.
+
+The app never touches torch directly: it asks an Engine to generate candidates for a prompt
+(built by engine.tasks), to score text in bits per byte, or to inspect text (per-byte entropy and
+chunk boundaries per stage). `load_engine` picks the device and backend and says which it picked.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol, runtime_checkable
+
+from engine.generate import Candidate, GenerationRequest
+
+log = logging.getLogger("scriba.engine")
+
+BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "assets" / "model"
+
+__all__ = ["Candidate", "GenerationRequest", "EngineInfo", "Inspection", "Engine", "EngineUnavailable",
+           "InProcessEngine", "load_engine", "BUNDLED_MODEL"]
+
+
+class EngineUnavailable(RuntimeError):
+    """The engine cannot run as asked (no model files, no GPU, no kernels). One-line message."""
+
+
+@dataclass
+class EngineInfo:
+    model: str
+    backend: str
+    device: str
+    params: int
+    config: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        return f"{self.model} ({self.params / 1e6:.1f}M) · {self.backend} · {self.device}"
+
+
+@dataclass
+class Inspection:
+    text: str
+    entropy: list[float]  # per byte of text: entropy (bits) of the model's distribution for that byte
+    surprisal: list[float]  # per byte: -log2 p(actual byte)
+    boundaries: list[list[int]]  # per stage: byte offsets where a chunk begins
+
+
+@runtime_checkable
+class Engine(Protocol):
+    def generate(self, request: GenerationRequest, on_update: Callable[[list[Candidate]], None] | None = None,
+                 cancel: threading.Event | None = None) -> list[Candidate]: ...
+
+    def score(self, text: str) -> float: ...
+
+    def inspect(self, text: str) -> Inspection: ...
+
+    def info(self) -> EngineInfo: ...
+
+
+class InProcessEngine:
+    """The model in this process (CPU or GPU)."""
+
+    def __init__(self, model, name: str | None = None):
+        from engine.generate import Sampler
+
+        self.model = model
+        self.name = name or model.config.name
+        self.sampler = Sampler(model)
+
+    def generate(self, request, on_update=None, cancel=None):
+        return self.sampler.generate(request, on_update, cancel)
+
+    def _forward_bytes(self, data: bytes):
+        """Logits for every position of BOS + data, run in segments so long texts fit in memory."""
+        import torch
+
+        from engine.bytes import BOS
+
+        ids = [BOS] + list(data)
+        device = self.model.embed.weight.device
+        state, logits, bounds = None, [], [[] for _ in range(self.model.config.depth)]
+        seg = 4096
+        with torch.no_grad(), self.sampler.lock:
+            for start in range(0, len(ids), seg):
+                chunk = torch.tensor(ids[start:start + seg], device=device)[None]
+                out = self.model(chunk, state=state, return_state=True)
+                state = out.state
+                logits.append(out.logits[0].float().cpu())
+                # stage s boundaries are positions in stage s-1's chunk sequence: map them back to bytes
+                positions = torch.arange(start, start + chunk.shape[1])
+                for s, b in enumerate(out.boundaries):
+                    positions = positions[b[0][: len(positions)].cpu()]
+                    bounds[s].extend(int(p) - 1 for p in positions if p > 0)  # -1: offsets into data, not BOS
+        return torch.cat(logits), bounds
+
+    def score(self, text: str) -> float:
+        import torch.nn.functional as F
+        import torch
+
+        data = text.encode("utf-8")
+        if not data:
+            return 0.0
+        logits, _ = self._forward_bytes(data)
+        target = torch.tensor(list(data))
+        nats = F.cross_entropy(logits[:-1], target, reduction="sum")
+        return float(nats) / len(data) / math.log(2)
+
+    def inspect(self, text: str) -> Inspection:
+        import torch
+
+        data = text.encode("utf-8")
+        if not data:
+            return Inspection(text, [], [], [[] for _ in range(self.model.config.depth)])
+        logits, bounds = self._forward_bytes(data)
+        logp = torch.log_softmax(logits[:-1], -1)
+        entropy = -(logp.exp() * logp).sum(-1) / math.log(2)
+        surprisal = -logp.gather(1, torch.tensor(list(data))[:, None])[:, 0] / math.log(2)
+        return Inspection(text, entropy.tolist(), surprisal.tolist(), bounds)
+
+    def info(self) -> EngineInfo:
+        from dataclasses import asdict
+
+        return EngineInfo(self.name, self.model.backend, str(self.model.embed.weight.device),
+                          self.model.num_params(), asdict(self.model.config))
+
+
+def load_engine(model_dir: str | Path | None = None, backend: str = "auto", device: str | None = None) -> InProcessEngine:
+    """Load a model directory (default: the bundled model) onto `device` ("cpu", "cuda", or None = the
+    GPU if there is one). Raises EngineUnavailable with a one-line reason."""
+    import torch
+
+    from engine.model import HNetLM, ModelLoadError
+
+    model_dir = Path(model_dir) if model_dir else BUNDLED_MODEL
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise EngineUnavailable(f"device {device} asked for, but no CUDA GPU is available here (use --device cpu)")
+    try:
+        model = HNetLM.load(model_dir, device=device, backend=backend)
+    except ModelLoadError as exc:
+        raise EngineUnavailable(str(exc)) from exc
+    except RuntimeError as exc:  # e.g. mamba_ssm asked for where it cannot run
+        raise EngineUnavailable(str(exc)) from exc
+    engine = InProcessEngine(model, name=model.config.name)
+    log.info("engine: %s", engine.info().summary())
+    return engine

@@ -1,0 +1,104 @@
+"""The byte vocabulary: 256 byte values, some of them reserved as control bytes.
+
+Bytes 0xC0, 0xC1 and 0xF5-0xFF never occur in valid UTF-8, so they can mark structure
+(beginning/end of a document, fill-in-the-middle sentinels) without any escaping and
+without a tokenizer. This module is the one place that names them.
+"""
+
+from __future__ import annotations
+
+VOCAB_SIZE = 256
+
+BOS = 0xF5  # beginning of a document / of a training window
+EOS = 0xF6  # end of a generated span (the stop byte of every infill)
+FIM_PREFIX = 0xF7  # the text before the span follows
+FIM_SUFFIX = 0xF8  # the text after the span follows
+FIM_MIDDLE = 0xF9  # the span itself follows (what the model writes)
+TASK = 0xFA  # an action tag follows (ASCII name, e.g. b"rewrite:sentence"), ended by the next control byte
+OLD = 0xFB  # the old text of a rewrite follows
+INSTRUCTION = 0xFC  # the writer's instruction for a rewrite follows
+# 0xFD-0xFF, 0xC0, 0xC1: spare, never produced.
+
+CONTROL_BYTES = frozenset({0xC0, 0xC1, *range(0xF5, 0x100)})
+NAMES = {
+    BOS: "BOS", EOS: "EOS", FIM_PREFIX: "PRE", FIM_SUFFIX: "SUF", FIM_MIDDLE: "MID",
+    TASK: "TASK", OLD: "OLD", INSTRUCTION: "INS",
+}
+
+
+def is_control(byte: int) -> bool:
+    return byte in CONTROL_BYTES
+
+
+def encode(text: str) -> bytes:
+    """UTF-8 bytes of text. Valid UTF-8 never contains a control byte."""
+    return text.encode("utf-8")
+
+
+def strip_controls(data: bytes) -> bytes:
+    return bytes(b for b in data if b not in CONTROL_BYTES)
+
+
+def show(data: bytes) -> str:
+    """Readable rendering of a byte string with control bytes named, e.g. '<PRE>Hello<MID>'."""
+    out, text = [], bytearray()
+    for b in data:
+        if b in CONTROL_BYTES:
+            if text:
+                out.append(text.decode("utf-8", errors="replace"))
+                text.clear()
+            out.append(f"<{NAMES.get(b, hex(b))}>")
+        else:
+            text.append(b)
+    if text:
+        out.append(text.decode("utf-8", errors="replace"))
+    return "".join(out)
+
+
+class Utf8State:
+    """Incremental UTF-8 validity: which bytes may come next so the output stays valid.
+
+    `allowed()` is consulted by the sampler; `push(b)` advances. Encodes the well-formed
+    byte sequences table of the Unicode standard (no overlongs, no surrogates, <= U+10FFFF).
+    """
+
+    __slots__ = ("need", "lo", "hi")
+
+    def __init__(self) -> None:
+        self.need = 0  # continuation bytes still expected
+        self.lo, self.hi = 0x80, 0xBF  # range allowed for the next continuation byte
+
+    def complete(self) -> bool:
+        return self.need == 0
+
+    def allowed_range(self) -> list[tuple[int, int]]:
+        """Inclusive byte ranges that may come next (text bytes only; no control bytes)."""
+        if self.need:
+            return [(self.lo, self.hi)]
+        return [(0x00, 0x7F), (0xC2, 0xF4)]
+
+    def push(self, b: int) -> None:
+        if self.need:
+            if not (self.lo <= b <= self.hi):
+                raise ValueError(f"byte {b:#x} cannot continue a UTF-8 sequence here")
+            self.need -= 1
+            self.lo, self.hi = 0x80, 0xBF
+            return
+        if b <= 0x7F:
+            return
+        if 0xC2 <= b <= 0xDF:
+            self.need = 1
+        elif b == 0xE0:
+            self.need, self.lo = 2, 0xA0
+        elif 0xE1 <= b <= 0xEC or 0xEE <= b <= 0xEF:
+            self.need = 2
+        elif b == 0xED:
+            self.need, self.hi = 2, 0x9F
+        elif b == 0xF0:
+            self.need, self.lo = 3, 0x90
+        elif 0xF1 <= b <= 0xF3:
+            self.need = 3
+        elif b == 0xF4:
+            self.need, self.hi = 3, 0x8F
+        else:
+            raise ValueError(f"byte {b:#x} cannot start a UTF-8 sequence")

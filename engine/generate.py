@@ -1,0 +1,216 @@
+"""Sampling several candidates from the model: prefill the prompt by the parallel pass (through a
+cache of states keyed by exact prompt prefixes), then `step` all candidates together, one byte at a
+time, masking every byte that would make the output invalid UTF-8 and every control byte but the
+stop byte. Seeded, cancellable, streaming."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from engine.bytes import BOS, CONTROL_BYTES, EOS, Utf8State
+from engine.model import HNetLM, LMState
+from engine.state import tree_bytes, tree_map
+
+SEGMENT = 1024  # prefill in fixed segments: states at segment ends are what the cache keeps
+
+
+@dataclass
+class GenerationRequest:
+    prompt: bytes  # the full context (engine.tasks builds it), BOS included
+    stop: list[bytes] = field(default_factory=lambda: [bytes([EOS])])  # stop at any of these
+    max_bytes: int = 512
+    n: int = 3
+    temperature: float = 0.8
+    top_p: float = 0.95
+    seed: int | None = None
+
+
+@dataclass
+class Candidate:
+    text: str
+    finish: str = "running"  # "stop" | "length" | "cancelled" | "running"
+    nbytes: int = 0
+    logprob: float = 0.0  # natural log, summed over the bytes written
+
+
+class PrefixCache:
+    """LRU map from an exact byte prefix to (logits after it, model state after it), within a byte budget."""
+
+    def __init__(self, budget_bytes: int = 512 << 20):
+        self.budget = budget_bytes
+        self.entries: OrderedDict[bytes, tuple[Tensor, LMState, int]] = OrderedDict()
+        self.used = 0
+        self.hits = self.misses = 0
+
+    @staticmethod
+    def key(prefix: bytes) -> bytes:
+        return hashlib.blake2b(prefix, digest_size=20).digest() + len(prefix).to_bytes(8, "little")
+
+    def get(self, prefix: bytes):
+        k = self.key(prefix)
+        if k in self.entries:
+            self.entries.move_to_end(k)
+            return self.entries[k][:2]
+        return None
+
+    def put(self, prefix: bytes, logits: Tensor, state: LMState) -> None:
+        k = self.key(prefix)
+        if k in self.entries:
+            return
+        size = tree_bytes(state) + logits.numel() * 4
+        self.entries[k] = (logits, state, size)
+        self.used += size
+        while self.used > self.budget and len(self.entries) > 1:
+            _, (_, _, s) = self.entries.popitem(last=False)
+            self.used -= s
+
+
+class Sampler:
+    def __init__(self, model: HNetLM, cache: PrefixCache | None = None):
+        self.model = model
+        self.cache = cache if cache is not None else PrefixCache()
+        self.device = model.embed.weight.device
+        self.lock = threading.Lock()  # one generation at a time per model
+
+    # ---------------------------------------------------------------- prefill
+    @torch.no_grad()
+    def prefill(self, prompt: bytes) -> tuple[Tensor, LMState]:
+        """Logits for the byte after `prompt` (1, 256) and the state after it. Segment boundaries are
+        fixed multiples of SEGMENT, so a cached and an uncached run do the very same arithmetic."""
+        if not prompt:
+            prompt = bytes([BOS])
+        cuts = list(range(SEGMENT, len(prompt), SEGMENT)) + [len(prompt)]
+        start, state, logits = 0, None, None
+        for cut in reversed(cuts):  # longest cached prefix first
+            hit = self.cache.get(prompt[:cut])
+            if hit is not None:
+                logits, state = hit
+                start = cut
+                self.cache.hits += 1
+                break
+        else:
+            self.cache.misses += 1
+        for cut in cuts:
+            if cut <= start:
+                continue
+            ids = torch.tensor(list(prompt[start:cut]), dtype=torch.long, device=self.device)[None]
+            out = self.model(ids, state=state, return_state=True)
+            logits, state = out.logits[:, -1], out.state
+            self.cache.put(prompt[:cut], logits, state)
+            start = cut
+        return logits, state
+
+    # ---------------------------------------------------------------- sampling
+    @staticmethod
+    def _mask(streams: list[Utf8State], allow_stop: list[int], device) -> Tensor:
+        """(n, 256) bool: True where a byte may come next for that stream."""
+        masks = []
+        for u in streams:
+            m = torch.zeros(256, dtype=torch.bool)
+            for lo, hi in u.allowed_range():
+                m[lo:hi + 1] = True
+            for c in CONTROL_BYTES:
+                m[c] = False
+            if u.complete():
+                for s in allow_stop:
+                    m[s] = True
+            masks.append(m)
+        return torch.stack(masks).to(device)
+
+    @staticmethod
+    def _sample(logits: Tensor, temperature: float, top_p: float, gen: torch.Generator) -> Tensor:
+        if temperature <= 0:
+            return logits.argmax(-1)
+        probs = torch.softmax(logits / temperature, dim=-1)
+        if top_p < 1.0:
+            sorted_p, idx = probs.sort(dim=-1, descending=True)
+            drop = sorted_p.cumsum(-1) - sorted_p > top_p  # keep the smallest set reaching top_p
+            sorted_p = sorted_p.masked_fill(drop, 0.0)
+            probs = torch.zeros_like(probs).scatter(-1, idx, sorted_p)
+        return torch.multinomial(probs.cpu(), 1, generator=gen).squeeze(-1).to(logits.device)
+
+    @torch.no_grad()
+    def generate(self, req: GenerationRequest, on_update: Callable[[list[Candidate]], None] | None = None,
+                 cancel: threading.Event | None = None, update_every: int = 8) -> list[Candidate]:
+        with self.lock:
+            return self._generate(req, on_update, cancel, update_every)
+
+    def _generate(self, req, on_update, cancel, update_every) -> list[Candidate]:
+        n = max(1, req.n)
+        gen = torch.Generator().manual_seed(req.seed if req.seed is not None else int(time.time_ns() % 2**31))
+        stop_bytes = [s[0] for s in req.stop if len(s) == 1 and s[0] in CONTROL_BYTES]
+        stop_seqs = [s for s in req.stop if not (len(s) == 1 and s[0] in CONTROL_BYTES)]
+        logits, state = self.prefill(req.prompt)
+        logits = logits.expand(n, -1)
+        state = tree_map(lambda t: t.repeat_interleave(n, dim=0) if t.dim() else t, state)
+
+        cands = [Candidate("") for _ in range(n)]
+        out = [bytearray() for _ in range(n)]
+        utf8 = [Utf8State() for _ in range(n)]
+        active = list(range(n))  # candidate index of each row still in the batch
+        for i in range(req.max_bytes):
+            if cancel is not None and cancel.is_set():
+                for c in active:
+                    cands[c].finish = "cancelled"
+                break
+            mask = self._mask([utf8[c] for c in active], stop_bytes, logits.device)
+            logits = logits.masked_fill(~mask, float("-inf"))
+            nxt = self._sample(logits, req.temperature, req.top_p, gen)
+            logp = torch.log_softmax(logits / max(req.temperature, 1e-6), -1).gather(1, nxt[:, None])[:, 0]
+            keep_rows = []
+            for row, c in enumerate(active):
+                b = int(nxt[row])
+                cands[c].logprob += float(logp[row])
+                if b in stop_bytes:
+                    cands[c].finish = "stop"
+                    continue
+                utf8[c].push(b)
+                out[c].append(b)
+                hit = next((s for s in stop_seqs if utf8[c].complete() and out[c].endswith(s)), None)
+                if hit is not None:
+                    del out[c][len(out[c]) - len(hit):]
+                    cands[c].finish = "stop"
+                    continue
+                keep_rows.append(row)
+            for c in active:
+                cands[c].text = _valid_prefix(out[c]).decode("utf-8")
+                cands[c].nbytes = len(out[c])
+            if on_update is not None and (i % update_every == 0 or len(keep_rows) < len(active)):
+                on_update([Candidate(**vars(c)) for c in cands])
+            if not keep_rows:
+                active = []
+                break
+            if len(keep_rows) < len(active):  # drop finished streams from the batch
+                idx = torch.tensor(keep_rows, device=logits.device)
+                state = tree_map(lambda t: t.index_select(0, idx) if t.dim() else t, state)
+                nxt = nxt.index_select(0, idx)
+                active = [active[r] for r in keep_rows]
+            logits, state, _ = self.model.step(nxt, state)
+        for c in active:
+            if cands[c].finish == "running":
+                cands[c].finish = "length"
+        for c in range(n):
+            cands[c].text = _valid_prefix(out[c]).decode("utf-8")
+        if on_update is not None:
+            on_update([Candidate(**vars(c)) for c in cands])
+        return cands
+
+
+def _valid_prefix(data: bytearray) -> bytes:
+    """Drop an incomplete UTF-8 sequence at the end (a candidate cut mid-character by max_bytes)."""
+    data = bytes(data)
+    for cut in range(len(data), max(len(data) - 4, -1), -1):
+        try:
+            data[:cut].decode("utf-8")
+            return data[:cut]
+        except UnicodeDecodeError:
+            continue
+    return b""
