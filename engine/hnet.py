@@ -56,7 +56,7 @@ class Router(nn.Module):
         """h (b, l, d) -> p (b, l) fp32 and the last key (b, d). k_prev: key before this segment, or None."""
         q, k = self.q_proj(h), self.k_proj(h)
         p = self.prob(q[:, 1:], k[:, :-1])
-        first = torch.ones_like(p[:, :1]) if k_prev is None else self.prob(q[:, 0], k_prev)[:, None]
+        first = p.new_ones(p.shape[0], 1) if k_prev is None else self.prob(q[:, 0], k_prev)[:, None]
         return torch.cat([first, p], dim=1), k[:, -1]
 
 
@@ -139,7 +139,7 @@ class Stage(nn.Module):
         h, enc_state = self.encoder(x, None if state is None else state.encoder, return_state)
         p, k_last = self.router(h, None if state is None else state.k_prev)
         if state is not None and not bool(state.has_prev.all()):
-            p = torch.cat([torch.ones_like(p[:, :1]), p[:, 1:]], dim=1)
+            p = torch.cat([p.new_ones(p.shape[0], 1), p[:, 1:]], dim=1)
         b = p >= 0.5
 
         # chunk: gather the boundary positions of each row to the front (padded at the end: causal, harmless)
@@ -188,9 +188,7 @@ class Stage(nn.Module):
         return StageOutput(y, probs, bounds, masks, new_state)
 
     def ratio_losses(self, out: StageOutput) -> list[Tensor]:
-        stages = [self]
-        while isinstance(stages[-1].inner, Stage):
-            stages.append(stages[-1].inner)
+        stages = self._nested()
         return [ratio_loss(b, p, s.target_ratio, mk) for s, b, p, mk in zip(stages, out.boundaries, out.probs, out.masks)]
 
     # ---------------------------------------------------------------- recurrent
@@ -202,26 +200,28 @@ class Stage(nn.Module):
                           self.inner.allocate_state(batch, device), torch.zeros(batch, d, device=device),
                           self.decoder.allocate_state(batch, device))
 
-    def step(self, x: Tensor, state: StageState) -> tuple[Tensor, StageState, list[Tensor]]:
+    def step(self, x: Tensor, state: StageState, static: bool = False) -> tuple[Tensor, StageState, list[Tensor]]:
         """x (b, d) one byte per stream -> y (b, d), new state, boundary flags per stage [(b,), ...].
-        The inner network steps only for the streams where a boundary fires (and not at all if none)."""
+
+        The inner network advances only for the streams where a boundary fires. By default it is
+        not run at all when none fires (a host sync per byte, cheapest on a CPU); `static=True`
+        always runs it and masks the result, so the step has no data-dependent control flow and
+        can be captured in a CUDA graph."""
         h, enc_state = self.encoder.step(x, state.encoder)
         q, k = self.router.q_proj(h), self.router.k_proj(h)
         p = torch.where(state.has_prev, self.router.prob(q, state.k_prev), torch.ones_like(h[:, 0], dtype=torch.float32))
         b = p >= 0.5
-        inner_state, zbar, fired = state.inner, state.zbar, [b]
-        inner_bounds = None
-        if bool(b.any()):
+        inner_state, zbar = state.inner, state.zbar
+        inner_fired = [torch.zeros_like(b)] * (len(self._nested()) - 1)
+        if static or bool(b.any()):
             if isinstance(self.inner, Stage):
-                z, stepped, inner_bounds = self.inner.step(self.down(h), state.inner)
+                z, stepped, inner_fired = self.inner.step(self.down(h), state.inner, static)
             else:
                 z, stepped = self.inner.step(self.down(h), state.inner)
             inner_state = tree_select(b, stepped, state.inner)
             w = p.clamp(P_EPS, 1 - P_EPS)[:, None]
             zbar = torch.where(b[:, None], w * self.up(z).float() + (1 - w) * state.zbar, state.zbar)
-        if isinstance(self.inner, Stage):
-            fired += [b & ib for ib in inner_bounds] if inner_bounds is not None else [torch.zeros_like(b)] * (
-                len(self._nested()) - 1)
+        fired = [b] + [b & f for f in inner_fired]
         y, dec_state = self.decoder.step(self.residual(h) + zbar.to(h.dtype), state.decoder)
         return y, StageState(enc_state, k, torch.ones_like(state.has_prev), inner_state, zbar, dec_state), fired
 

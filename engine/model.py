@@ -142,11 +142,12 @@ class HNetLM(nn.Module):
         return LMState(self.backbone.allocate_state(batch, device or self.embed.weight.device), 0)
 
     @torch.no_grad()
-    def step(self, ids: Tensor, state: LMState) -> tuple[Tensor, LMState, list[Tensor]]:
-        """ids (b,) one byte per stream -> logits (b, 256) for the next byte, new state, boundary flags."""
+    def step(self, ids: Tensor, state: LMState, static: bool = False) -> tuple[Tensor, LMState, list[Tensor]]:
+        """ids (b,) one byte per stream -> logits (b, 256) for the next byte, new state, boundary flags.
+        static=True: no data-dependent control flow (for CUDA graphs; see Stage.step)."""
         x = self.embed(ids)
         if isinstance(self.backbone, Stage):
-            y, inner, fired = self.backbone.step(x, state.backbone)
+            y, inner, fired = self.backbone.step(x, state.backbone, static)
         else:
             y, inner = self.backbone.step(x, state.backbone)
             fired = []

@@ -42,3 +42,10 @@ def tree_bytes(state: Any) -> int:
 
     tree_map(count, state)
     return acc[0]
+
+
+def tree_leaves(state: Any) -> list[Tensor]:
+    """The tensors of a state in a fixed order (the same for two states of the same model)."""
+    out: list[Tensor] = []
+    tree_map(lambda t: out.append(t) or t, state)
+    return out

@@ -1,0 +1,1 @@
+"""scriba: everything the writer touches (CLI, document tree, store, file sync, TUI)."""

@@ -1,0 +1,409 @@
+"""Writing actions on a Document: node + action -> engine.tasks.Task (the prompt), candidate -> new Document.
+
+    make_task(doc, node_id, action, instruction=None) -> Task
+    apply_candidate(doc, node_id, action, text) -> Document        (with_changes=True: (Document, changed ids))
+    history_pairs(db) -> list[engine.data.HistoryPair]              (training pairs for `scriba train --from-history`)
+    write_history_jsonl(db, out) -> int                             (the same pairs as JSON lines)
+    cmd_generate(args) -> int                                       (`scriba generate`)
+
+The span of each action (DESIGN.md, "Writing actions as bytes"):
+  rewrite    a sentence or a paragraph (a heading is rewritten as summarise)
+  summarise  the heading line of the section the node is in (the node itself when it is a heading)
+  expand     the body of that section
+  continue   new text right after the node: after a sentence it goes on in the same paragraph; after a
+             paragraph, heading or block it is a new paragraph
+  outline    heading lines only, from a premise (the instruction) and the headings there are already
+The old text goes into the prompt only with an instruction (a rewrite "as asked"); without one, the
+span is simply filled in again from its context, exactly as in training.
+No torch here: the engine is imported by cmd_generate only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from engine.tasks import PREFIX_BUDGET, SUFFIX_BUDGET, Action, Task, align, fit
+
+ACTIONS = tuple(a.value for a in Action)
+
+
+class ActionRefused(ValueError):
+    """This action cannot be applied to that node (one-line message)."""
+
+
+# ---------------------------------------------------------------------------------------- tasks
+def _section_heading(doc, node_id: str):
+    """The node itself when it is a heading, else the nearest heading before it (its section's heading)."""
+    node = doc.node(node_id)
+    if str(node.kind) == "heading":
+        return node
+    last = None
+    for n in doc.walk():
+        if n.id == node_id:
+            break
+        if str(n.kind) == "heading":
+            last = n
+    if last is None:
+        raise ActionRefused("this node is not in a section (there is no heading before it)")
+    return last
+
+
+def _aligned(doc, md: str, node_id: str, part: str = "node") -> tuple[int, int]:
+    s, e = doc.span(node_id, part)
+    return align(md, s, e)
+
+
+def make_task(doc, node_id: str | None, action: str | Action, instruction: str | None = None, *,
+              prefix_budget: int = PREFIX_BUDGET, suffix_budget: int = SUFFIX_BUDGET) -> Task:
+    """The Task for `action` on node `node_id` of `doc` (trimmed to the byte budgets, heading path kept)."""
+    action = Action(action)
+    md = doc.to_markdown()
+    instruction = instruction or None
+    if action == Action.OUTLINE:
+        heads = [n.text.strip() for n in doc.walk() if str(n.kind) == "heading"]
+        premise = instruction if instruction is not None else _title(doc)
+        task = Task(action, "document", "".join(h + "\n" for h in heads), "", instruction=premise)
+        return fit(task, prefix_budget, suffix_budget)
+    if node_id is None:
+        if action != Action.CONTINUE:
+            raise ActionRefused(f"{action.value} needs a node")
+        task = Task(action, "paragraph", _block_end(md), "")
+        return fit(task, prefix_budget, suffix_budget)
+    node = doc.node(node_id)
+    kind = str(node.kind)
+    if action == Action.REWRITE and kind == "heading":
+        action = Action.SUMMARISE
+    if action == Action.REWRITE:
+        if kind not in ("sentence", "paragraph"):
+            raise ActionRefused(f"cannot rewrite a {kind} node (sentences, paragraphs and headings only)")
+        s, e = _aligned(doc, md, node_id)
+        task = Task(action, kind, md[:s], md[e:], old=md[s:e] if instruction else None, instruction=instruction)
+    elif action == Action.SUMMARISE:
+        head = _section_heading(doc, node_id)
+        s, e = _aligned(doc, md, head.id)
+        task = Task(action, "heading", md[:s], md[e:], old=md[s:e] if instruction else None,
+                    instruction=instruction, heading_level=head.level)
+    elif action == Action.EXPAND:
+        head = _section_heading(doc, node_id)
+        hs, he = _aligned(doc, md, head.id)
+        bs, be = doc.span(head.id, "body")
+        s, e = align(md, max(bs, he), be)
+        if s < e:
+            prefix, suffix = md[:s], md[e:]
+        else:  # an empty section: the body goes after the heading line and a blank line
+            rest = md[he:].lstrip("\n")
+            prefix, suffix = md[:he] + "\n\n", ("\n\n" + rest) if rest else "\n"
+        task = Task(action, "section", prefix, suffix, old=md[s:e] if (instruction and s < e) else None,
+                    instruction=instruction, heading_level=head.level)
+    elif action == Action.CONTINUE:
+        s, e = _aligned(doc, md, node_id)
+        if kind == "sentence":
+            task = Task(action, "paragraph", md[:e], "")
+        else:
+            task = Task(action, "paragraph", md[:e] + "\n\n", "")
+    else:  # pragma: no cover
+        raise AssertionError(action)
+    return fit(task, prefix_budget, suffix_budget)
+
+
+def _title(doc) -> str:
+    for n in doc.walk():
+        if str(n.kind) == "heading":
+            return n.text.lstrip("#").strip()
+    return ""
+
+
+def _block_end(md: str) -> str:
+    """The document as a prefix for a new paragraph at its end."""
+    body = md.rstrip()
+    return body + "\n\n" if body else ""
+
+
+# ---------------------------------------------------------------------------------------- applying
+def _fingerprint(doc) -> dict[str, tuple]:
+    return {r.id: (r.kind, r.parent_id, r.order, r.level, r.text, r.tail) for r in doc.records()}
+
+
+def changed_nodes(before, after) -> list[str]:
+    """Ids of nodes inserted, deleted or changed (text, tail, place, kind) between two documents."""
+    a, b = _fingerprint(before), _fingerprint(after)
+    return [i for i in b if a.get(i) != b[i]] + [i for i in a if i not in b]
+
+
+def apply_candidate(doc, node_id: str | None, action: str | Action, text: str, *, with_changes: bool = False):
+    """A new Document with the action's span replaced by `text` (a finished candidate: engine.tasks.finish).
+    `doc` itself is not changed. with_changes=True returns (Document, ids of the nodes that changed)."""
+    from app.document import Document
+
+    action = Action(action)
+    new = Document.from_records(doc.records())
+    md = doc.to_markdown()
+    if action == Action.OUTLINE:
+        lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
+        if lines:
+            head = md.rstrip("\n")
+            new.merge_markdown((head + "\n\n" if head.strip() else "") + "\n\n".join(lines) + "\n")
+    elif node_id is None and action == Action.CONTINUE:
+        new.merge_markdown(_block_end(md) + text.strip() + "\n")
+    else:
+        node = doc.node(node_id)
+        kind = str(node.kind)
+        if action == Action.REWRITE and kind == "heading":
+            action = Action.SUMMARISE
+        if not text.strip() and action != Action.EXPAND:
+            raise ActionRefused("the candidate is empty")
+        if action == Action.REWRITE:
+            if kind not in ("sentence", "paragraph"):
+                raise ActionRefused(f"cannot rewrite a {kind} node")
+            new.set_text(node_id, text)
+        elif action == Action.SUMMARISE:
+            head = _section_heading(doc, node_id)
+            line = text.strip().split("\n")[0]
+            if not line.startswith("#"):
+                line = "#" * head.level + " " + line
+            new.set_text(head.id, line)
+        elif action == Action.EXPAND:
+            head = _section_heading(doc, node_id)
+            new.replace_section_body(head.id, text)
+        elif action == Action.CONTINUE:
+            s, e = _aligned(doc, md, node_id)
+            if kind == "sentence":
+                new_md = md[:e] + text + md[e:]
+            else:
+                new_md = md[:e] + "\n\n" + text.strip() + md[e:]
+            new.merge_markdown(new_md)
+    if with_changes:
+        return new, changed_nodes(doc, new)
+    return new
+
+
+# ---------------------------------------------------------------------------------------- history -> training pairs
+_LEVEL_ACTION = {"sentence": "rewrite", "paragraph": "rewrite", "heading": "summarise", "section": "expand"}
+_KIND_OF_LEVEL = {"sentence": "sentence", "paragraph": "paragraph", "heading": "heading", "section": "heading"}
+
+
+def history_pairs(db: str | Path, authors: tuple[str, ...] = ("writer", "model")) -> list:
+    """Training pairs from a scriba store: every accepted change by the writer or the model (an edit, rewrite,
+    summarise or expand) as (document before, the span aligned to the node it changed, the new text).
+    Read-only; returns engine.data.HistoryPair objects."""
+    from app.store.repository import Store
+    from engine.data import HistoryPair
+
+    pairs: list[HistoryPair] = []
+    with Store(Path(db).expanduser()) as store:
+        for info in store.documents():
+            revs = store.history(info.id)
+            changes: dict[int, list] = {}
+            for r in revs:
+                changes.setdefault(r.change_id, []).append(r)
+            ids = sorted(r.id for r in revs)
+            for change_id, group in changes.items():
+                first = group[0]
+                if first.author not in authors or first.operation not in ("edit", "rewrite", "summarise", "expand"):
+                    continue
+                start_id = min(r.id for r in group)
+                prev = [i for i in ids if i < start_id]
+                if not prev:
+                    continue
+                before = store.at(info.id, prev[-1])
+                after = store.at(info.id, max(r.id for r in group))
+                pair = _pair(info.id, before, after, first)
+                if pair is not None:
+                    pairs.append(pair)
+    return pairs
+
+
+def write_history_jsonl(db: str | Path, out: str | Path) -> int:
+    """Write history_pairs(db) as JSON lines (for `scriba train --from-history FILE.jsonl` on a machine
+    without the store's packages). Returns the number of pairs."""
+    from dataclasses import asdict
+
+    pairs = history_pairs(db)
+    with open(out, "w", encoding="utf-8") as f:
+        for p in pairs:
+            f.write(json.dumps(asdict(p), ensure_ascii=False) + "\n")
+    return len(pairs)
+
+
+def _pair(doc_id, before, after, rev):
+    from engine.data import HistoryPair
+
+    b, a = before.to_markdown(), after.to_markdown()
+    if a == b:
+        return None
+    p = 0
+    while p < min(len(a), len(b)) and a[p] == b[p]:
+        p += 1
+    q = 0
+    while q < min(len(a), len(b)) - p and a[-1 - q] == b[-1 - q]:
+        q += 1
+    lo, hi = p, len(b) - q  # the changed region of `before`
+    levels = [rev.level] if rev.level in _LEVEL_ACTION else ["sentence", "paragraph", "heading", "section"]
+    best = None
+    for level in levels:
+        for n in before.walk():
+            if str(n.kind) != _KIND_OF_LEVEL[level] or (level == "section" and str(n.kind) != "heading"):
+                continue
+            try:
+                s, e = _aligned(before, b, n.id, "body" if level == "section" else "node")
+            except (KeyError, ValueError):
+                continue
+            if s <= lo and hi <= e and s < e and (best is None or e - s < best[1] - best[0]):
+                best = (s, e, level, getattr(n, "level", 0))
+        if best is not None:
+            break
+    if best is None:
+        return None
+    s, e, level, hl = best
+    middle = a[s:len(a) - (len(b) - e)]
+    if not middle.strip() or middle != middle.strip():
+        return None
+    return HistoryPair(doc_id, b, s, e, middle, _LEVEL_ACTION[level], level,
+                       heading_level=hl if level in ("heading", "section") else 0,
+                       instruction=rev.instruction or None, author=rev.author)
+
+
+# ---------------------------------------------------------------------------------------- scriba generate
+def resolve_node(doc, key: str | None) -> str | None:
+    """A node id from an id, a unique id prefix, or an index (0-based) in `scriba tree` order."""
+    if key is None:
+        return None
+    records = [r for r in doc.records() if r.parent_id is not None]
+    ids = [r.id for r in records]
+    if key in ids:
+        return key
+    if key.lstrip("-").isdigit():
+        i = int(key)
+        if not 0 <= i < len(ids):
+            raise ActionRefused(f"node index {i} is out of range (0-{len(ids) - 1}; see `scriba tree`)")
+        return ids[i]
+    hits = [i for i in ids if i.startswith(key)]
+    if len(hits) == 1:
+        return hits[0]
+    raise ActionRefused(f"node {key!r} is {'ambiguous' if hits else 'not in this document'} (see `scriba tree`)")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _fail(msg: str, code: int = 1) -> int:
+    print(f"scriba generate: {msg}", file=sys.stderr)
+    return code
+
+
+def cmd_generate(args) -> int:
+    """`scriba generate FILE --action A [--node N] [--n K] [--seed S] [--json] [--apply [--pick I]] ...`:
+    candidates for one node, as the TUI would offer them; --apply records the chosen one as a revision
+    (author "model") and writes the file."""
+    from app.document import Document, InputRefused
+
+    get = lambda name, default=None: getattr(args, name, default)  # noqa: E731
+    path = Path(args.file).expanduser()
+    try:
+        data = path.read_bytes()
+        doc = Document.from_bytes(data)
+        text = data.decode("utf-8")
+    except OSError as exc:
+        return _fail(f"cannot read {args.file}: {exc.strerror or exc}")
+    except InputRefused as exc:
+        return _fail(f"{args.file}: {exc}")
+    action = Action(args.action)
+
+    store = doc_id = rev = None
+    db = get("db")
+    try:
+        from app.store.db import default_db_path
+        from app.store.errors import StoreError
+        from app.store.repository import Store
+
+        db_path = Path(db).expanduser() if db else default_db_path()
+        if get("apply") or db_path.exists():
+            store = Store(db_path)
+            try:
+                info = store.find_document(str(path.resolve()))
+            except StoreError:
+                info = None
+            if get("apply"):
+                info = store.import_document(text, path=str(path))  # records an external edit if the file changed
+            if info is not None:
+                doc_id = info.id
+                doc, rev = store.current(doc_id)
+                if doc.to_markdown() != text:  # the file changed since: its text, the store's ids where they match
+                    doc.merge_markdown(text)
+    except Exception as exc:  # noqa: BLE001 - a store problem is a one-line refusal
+        if store is not None:
+            store.close()
+        return _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+    try:
+        try:
+            node_id = resolve_node(doc, get("node"))
+            if node_id is None and action not in (Action.OUTLINE, Action.CONTINUE):
+                return _fail(f"--node is needed for {action.value}", 2)
+            task = make_task(doc, node_id, action, get("instruction"))
+        except (ActionRefused, KeyError) as exc:
+            return _fail(str(exc))
+        from engine.api import EngineUnavailable, GenerationRequest, load_engine
+        from engine.tasks import build_prompt, finish
+
+        prompt = build_prompt(task)
+        try:
+            engine = load_engine(get("model"), backend=get("backend", "auto") or "auto", device=get("device"))
+        except EngineUnavailable as exc:
+            return _fail(str(exc))
+        n = max(1, int(get("n", 3) or 3))
+        params = {"n": n, "temperature": get("temperature", 0.8), "top_p": get("top_p", 0.95), "seed": get("seed"),
+                  "max_bytes": get("max_bytes") or prompt.max_bytes}
+        req = GenerationRequest(prompt.data, stop=prompt.stop, max_bytes=params["max_bytes"], n=n,
+                                temperature=params["temperature"], top_p=params["top_p"], seed=params["seed"])
+        cands = engine.generate(req)
+        texts = [finish(task, c.text) for c in cands]
+
+        applied = None
+        if get("apply"):
+            pick = int(get("pick", 0) or 0)
+            if not 0 <= pick < len(texts):
+                return _fail(f"--pick {pick}: there are {len(texts)} candidates (0-{len(texts) - 1})", 2)
+            if not texts[pick].strip():
+                return _fail(f"candidate {pick} is empty; nothing applied")
+            try:
+                new_doc, changed = apply_candidate(doc, node_id, action, texts[pick], with_changes=True)
+            except (ActionRefused, InputRefused) as exc:
+                return _fail(str(exc))
+            revisions = store.commit(doc_id, new_doc, author="model", operation=action.value, level=task.level,
+                                     instruction=get("instruction"), model=engine.info().model, params=params,
+                                     candidates=texts, chosen=pick, base_revision=rev)
+            _write_atomic(path, store.current(doc_id)[0].to_markdown())
+            applied = {"pick": pick, "revisions": [r.id for r in revisions], "changed_nodes": changed}
+
+        if get("json"):
+            json.dump({"document": doc_id, "node": node_id, "action": action.value, "level": task.level,
+                       "prompt_bytes": len(prompt.data),
+                       "candidates": [{"text": t, "raw": c.text, "finish": c.finish, "nbytes": c.nbytes,
+                                       "logprob": c.logprob} for t, c in zip(texts, cands)],
+                       "applied": applied}, sys.stdout, ensure_ascii=False, indent=1)
+            sys.stdout.write("\n")
+        else:
+            for i, (t, c) in enumerate(zip(texts, cands)):
+                print(f"--- candidate {i} ({c.finish}, {c.nbytes} bytes)")
+                print(t if t else "(empty)")
+            if applied:
+                print(f"applied candidate {applied['pick']}: revisions {applied['revisions']}")
+        return 0
+    finally:
+        if store is not None:
+            store.close()

@@ -1,0 +1,123 @@
+"""Sentence segmentation: sentencex, plus a few documented repair rules for Markdown prose.
+
+`split_sentences(text)` returns `(sentence, gap)` pairs whose concatenation is exactly `text`: the
+sentence never starts or ends with whitespace (except leading indentation of the first one) and the
+gap is the whitespace after it (spaces, soft line breaks).
+
+sentencex does the real work. It is already right about "e.g.", "i.e.", "Dr.", "U.S.", decimals and
+"…" in most contexts; the rules below only *move* or *drop* its boundaries (never add one):
+
+1. No boundary inside an inline code span, a link/image `[..](..)` or an autolink `<..>`: a period in
+   `os.path` or in a URL is not a sentence end.
+2. A boundary in the middle of a token (`What?|" he asked`) moves forward past closing quotes,
+   brackets and emphasis markers to the following whitespace; if there is none it is dropped.
+3. A boundary just after an opening quote/bracket (`… asked. "|Nothing."`) moves back before it, so
+   the quote opens the next sentence.
+4. A boundary is dropped when the next sentence starts with a lowercase letter ("approx. value",
+   `"Stop," he said`, "etc. and so on"): English sentences start with a capital, a digit or a symbol.
+5. A boundary is dropped after a title/reference abbreviation ("Fig.", "Eq.", "No.", "Mt.", "Gen.",
+   "et al.", …) or a single capital initial ("B. F. Skinner") when the next word is capitalised, a
+   number or a bracket.
+6. Boundaries always sit on the first non-whitespace character of a sentence, so whitespace-only
+   segments (sentencex emits "\n\n" after a final period) disappear into the previous gap.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sentencex import segment
+
+_CLOSERS = "\"'”’»)]}*_~"
+_OPENERS = "\"'“‘«([{*_~"
+_PROTECTED = re.compile(
+    r"(`+)[\s\S]*?\1"  # code span
+    r"|!?\[[^\]\n]*\]\([^)\n]*\)"  # inline link or image
+    r"|<[a-zA-Z][a-zA-Z0-9+.-]*:[^\s<>]*>"  # autolink
+)
+_MAY_PROTECT = re.compile(r"[`\[<]")
+_ABBREV = re.compile(
+    r"(?:^|[\s(\[“\"])(?:"
+    r"Mr|Mrs|Ms|Dr|Prof|St|Mt|Ft|Gen|Capt|Col|Lt|Sgt|Cmdr|Adm|Gov|Sen|Rep|Rev|Hon|Pres|Supt"
+    r"|vs|cf|al|ca|approx|Fig|Figs|fig|figs|Eq|Eqs|eq|No|Nos|no|Vol|vol|pp|p|Ch|ch|Sec|sec|Art|art"
+    r"|[A-Z])\.[\"'”’)]*$"
+)
+_WS = re.compile(r"\s+")
+_ASCII_SPACES = str.maketrans({c: " " for c in map(chr, range(0x80, 0x3001)) if c.isspace()})
+
+
+def split_sentences(text: str) -> list[tuple[str, str]]:
+    """Split paragraph text into (sentence, following whitespace) pairs that concatenate to `text`."""
+    if not text:
+        return []
+    cuts = _repair(text, _sentencex_cuts(text))
+    out = []
+    for start, end in zip([0, *cuts], [*cuts, len(text)]):
+        piece = text[start:end]
+        ws = len(piece.rstrip()) or len(piece)  # (str.isspace whitespace); all-space text stays text
+        out.append((piece[:ws], piece[ws:]))
+    return out
+
+
+def _sentencex_cuts(text: str) -> list[int]:
+    """sentencex's boundaries (str offsets). sentencex 1.0.32 panics on a capital followed by a
+    multi-byte space and a period ("Z\u00a0."), so non-ASCII spaces are handed to it as ASCII spaces
+    (same length in characters, so the offsets still hold); any other failure means no boundaries."""
+    cuts, pos = [], 0
+    try:
+        for seg in segment("en", text.translate(_ASCII_SPACES)):
+            pos += len(seg)
+            cuts.append(pos)
+    except BaseException as exc:  # a Rust panic arrives as pyo3's PanicException(BaseException)
+        if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+            raise
+        return []
+    if pos != len(text):  # sentencex promises exact concatenation; never trust it blindly
+        return []
+    return cuts[:-1]
+
+
+def _repair(text: str, cuts: list[int]) -> list[int]:
+    protected = [m.span() for m in _PROTECTED.finditer(text)] if _MAY_PROTECT.search(text) else []
+    out: list[int] = []
+    for cut in cuts:
+        cut = _place(text, cut)
+        prev = out[-1] if out else 0
+        if cut is None or cut <= prev or _inside(cut, protected) or text[prev:cut].isspace():
+            continue
+        if _continues(text[prev:cut], text[cut:]):
+            continue
+        out.append(cut)
+    return out
+
+
+def _place(text: str, cut: int) -> int | None:
+    """Rules 2, 3 and 6: put the cut on the first non-space character of the next sentence."""
+    n = len(text)
+    back = cut
+    while back > 0 and text[back - 1] in _OPENERS:  # rule 3
+        back -= 1
+    if back < cut and (back == 0 or text[back - 1].isspace()):
+        cut = back
+    elif 0 < cut < n and not text[cut - 1].isspace() and not text[cut].isspace():
+        while cut < n and text[cut] in _CLOSERS:  # rule 2
+            cut += 1
+        if cut < n and not text[cut].isspace():
+            return None
+    m = _WS.match(text, cut)  # rule 6
+    if m:
+        cut = m.end()
+    return cut if 0 < cut < n else None
+
+
+def _inside(cut: int, spans: list[tuple[int, int]]) -> bool:
+    return any(start < cut < end for start, end in spans)
+
+
+def _continues(before: str, after: str) -> bool:
+    """Rules 4 and 5: does `after` continue the sentence in `before` rather than start a new one?"""
+    first = after.lstrip(_OPENERS)[:1]
+    if first.islower():
+        return True
+    return bool(first) and (first.isupper() or first.isdigit() or first in "([") and bool(
+        _ABBREV.search(before.rstrip()))

@@ -1,0 +1,194 @@
+"""Opening the SQLite database: engine and pragmas, refusing what is not a scriba database, Alembic
+upgrade on open, and the translation of SQLite failures into one-line `StoreError`s."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import exc as sa_exc
+
+from app.store.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
+DEFAULT_TIMEOUT = 5.0  # seconds a writer waits for another writer before giving up ("locked")
+WRITE = "scriba_write"  # execution option: begin with BEGIN IMMEDIATE (take the write lock up front)
+
+
+def default_db_path() -> Path:
+    """$SCRIBA_DB, else `platformdirs.user_data_dir("scriba")/scriba.db` (the folder is created)."""
+    env = os.environ.get("SCRIBA_DB")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    folder = Path(platformdirs.user_data_dir("scriba", appauthor=False))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the data folder {folder}: {exc.strerror or exc}") from None
+    return folder / "scriba.db"
+
+
+def make_engine(url: str, timeout: float = DEFAULT_TIMEOUT) -> Engine:
+    """A SQLite engine in WAL mode, foreign keys on, synchronous=FULL (a commit is durable when it
+    returns), busy timeout `timeout`, and SQLAlchemy (not pysqlite) in charge of BEGIN: plain BEGIN for
+    reads, BEGIN IMMEDIATE for connections carrying the `scriba_write` execution option, so two writers
+    queue on the lock instead of failing half-way (see the SQLAlchemy SQLite docs, "Enabling Non-Legacy
+    SQLite Transactional Modes")."""
+    engine = create_engine(url, connect_args={"timeout": timeout, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:
+        dbapi_conn.isolation_level = None  # pysqlite must not emit BEGIN itself
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            cur.execute("PRAGMA foreign_keys = ON")
+            mode = cur.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                log.warning("SQLite refused WAL mode (journal_mode=%s)", mode)
+            cur.execute("PRAGMA synchronous = FULL")
+        finally:
+            cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
+
+    return engine
+
+
+def describe(exc: BaseException, path: Path | str) -> str:
+    """One line for a SQLite / SQLAlchemy / OS failure on the database at `path`."""
+    orig = getattr(exc, "orig", None) or exc
+    msg = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    low = msg.lower()
+    if "locked" in low or "busy" in low:
+        return f"database is locked: {path} (another scriba is writing to it; try again)"
+    if "file is not a database" in low or "not a database" in low:
+        return f"not a scriba database: {path}"
+    if "malformed" in low or "corrupt" in low:
+        return f"corrupt database: {path} ({msg})"
+    if "readonly" in low or "read-only" in low or "unable to open" in low or "permission denied" in low:
+        return f"cannot write to {path}: read-only location ({msg})"
+    if "append-only" in low:
+        return f"refused: {msg} ({path})"
+    if "disk i/o" in low or "disk is full" in low or "database or disk is full" in low:
+        return f"cannot write to {path}: {msg}"
+    return f"database error in {path}: {msg}"
+
+
+@contextlib.contextmanager
+def guard(path: Path | str) -> Iterator[None]:
+    """Turn database-level failures into `StoreError` with a one-line message."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except (sa_exc.DBAPIError, sqlite3.Error) as exc:
+        raise StoreError(describe(exc, path)) from exc
+    except sa_exc.SQLAlchemyError as exc:  # e.g. a ResourceClosedError on a closed store
+        raise StoreError(f"database error in {path}: {str(exc).splitlines()[0]}") from exc
+
+
+def check_file(path: Path) -> bool:
+    """Refuse, before SQLite touches it, anything that cannot be our database. Returns whether the file
+    already holds data (False: new or empty file)."""
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the database folder {parent}: {exc.strerror or exc}") from None
+    if path.is_dir():
+        raise StoreError(f"not a scriba database: {path} (it is a folder)")
+    if not path.exists():
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise StoreError(f"cannot write to {path}: read-only location")
+        return False
+    try:
+        with path.open("rb") as fh:
+            header = fh.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not header:
+        return False
+    if header != SQLITE_MAGIC:
+        raise StoreError(f"not a scriba database: {path}")
+    # WAL needs to write the database and create its -wal/-shm files beside it.
+    if not os.access(path, os.W_OK) or not os.access(parent, os.W_OK | os.X_OK):
+        raise StoreError(f"cannot write to {path}: read-only location")
+    return True
+
+
+def alembic_config(connection=None):
+    from alembic.config import Config
+
+    cfg = Config()  # no alembic.ini: everything is set here
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("path_separator", "os")
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def known_revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    return {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def open_database(path: Path, timeout: float = DEFAULT_TIMEOUT) -> Engine:
+    """Check, open and upgrade the database at `path`; return the engine. Raises StoreError."""
+    has_data = check_file(path)
+    engine = make_engine(f"sqlite:///{path}", timeout)
+    try:
+        with guard(path):
+            with engine.connect() as conn:
+                if has_data:
+                    result = conn.exec_driver_sql("PRAGMA quick_check").fetchall()
+                    if [r[0] for r in result] != ["ok"]:
+                        raise StoreError(f"corrupt database: {path} ({result[0][0]})")
+                tables = {r[0] for r in conn.exec_driver_sql(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+                heads: set[str] = set()
+                if "alembic_version" in tables:
+                    heads = {r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))}
+                elif tables:
+                    raise StoreError(f"not a scriba database: {path}")
+                conn.rollback()
+            unknown = heads - known_revisions()
+            if unknown:
+                raise StoreError(f"{path} was written by a newer scriba (schema {', '.join(sorted(unknown))}); "
+                                 "upgrade scriba to open it")
+            if heads != {head_revision()}:
+                upgrade(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def upgrade(engine: Engine, target: str = "head") -> None:
+    """Run the Alembic migrations up to `target` in one BEGIN IMMEDIATE transaction."""
+    from alembic import command
+
+    with engine.connect() as conn:
+        conn.execution_options(**{WRITE: True})
+        command.upgrade(alembic_config(conn), target)
+        if conn.in_transaction():
+            conn.commit()

@@ -1,0 +1,51 @@
+"""The command palette (ctrl+p): every action of the app, searchable by name."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+# (title, what it does, action string run on the app)
+COMMANDS: list[tuple[str, str, str]] = [
+    ("Expand section", "write the body of the selected heading's section (e)", "expand"),
+    ("Rewrite", "rewrite the selected sentence or paragraph (r)", "rewrite"),
+    ("Rewrite with an instruction…", "rewrite the selection the way you say (i)", "instruct"),
+    ("Summarise section into its heading", "a new heading line for the section (s)", "summarise"),
+    ("Continue", "write on after the selected node (c)", "continue_text"),
+    ("Draft an outline…", "headings from a one-line premise (o)", "outline"),
+    ("Inspect", "the model's entropy and chunk boundaries on the selected text (v)", "inspect"),
+    ("Accept candidate 1", "take the first candidate (1-9 in the candidates panel)", "accept_candidate(0)"),
+    ("Regenerate", "ask again for the same node (g)", "regenerate"),
+    ("Reject candidates", "put the candidates away (x)", "reject_candidates"),
+    ("Cancel generation", "stop the model now (esc)", "cancel_generation"),
+    ("New paragraph", "insert a paragraph after the selection (n)", "new_paragraph"),
+    ("New heading", "insert a heading after the selection (h)", "new_heading"),
+    ("Delete node", "delete the selected node (d); it stays in the history", "delete_node"),
+    ("Move node up", "move the selected node before its previous sibling (ctrl+up)", "move_node(-1)"),
+    ("Move node down", "move the selected node after its next sibling (ctrl+down)", "move_node(1)"),
+    ("Save", "write the file atomically (ctrl+s)", "save"),
+    ("Export…", "write the document to another file", "export"),
+    ("History", "revisions of the selected node (f2)", "show_tab('history')"),
+    ("Toggle history: node / whole document", "which revisions the history panel lists (t)",
+     "toggle_history_scope"),
+    ("Time travel…", "the whole document at any change set; export or restore it (f3)", "time_travel"),
+    ("Preview", "the rendered document (f4)", "show_tab('preview')"),
+    ("Edit the selected node", "focus the editor (enter)", "focus_editor"),
+    ("Outline", "focus the outline (esc in the editor)", "focus_outline"),
+    ("Toggle light / dark theme", "switch the colour theme (ctrl+t)", "toggle_theme"),
+    ("Quit", "save (autosave) and leave (ctrl+q)", "quit"),
+]
+
+
+class ScribaCommands(Provider):
+    async def discover(self) -> Hits:
+        for title, help_text, action in COMMANDS:
+            yield DiscoveryHit(title, partial(self.app.run_action, action), help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help_text, action in COMMANDS:
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), partial(self.app.run_action, action), help=help_text)

@@ -1,0 +1,70 @@
+"""The rendered document (Textual's Markdown widget), scrolled to follow the selected node.
+
+A long document is rendered as a window around the selection (WINDOW_CHARS either side, cut at
+line starts), so rendering stays quick; a short one is rendered whole. Markdown blocks carry the
+source line range they came from, which maps the selected node's offset to the block to show.
+"""
+
+from __future__ import annotations
+
+from textual.containers import VerticalScroll
+from textual.widgets import Markdown
+
+WHOLE_LIMIT = 120_000  # characters: render the whole document below this
+WINDOW_CHARS = 20_000
+
+
+def window(markdown: str, offset: int, size: int = WINDOW_CHARS) -> tuple[str, int]:
+    """(the text around `offset`, its start offset), cut at line starts."""
+    if len(markdown) <= WHOLE_LIMIT:
+        return markdown, 0
+    start = markdown.rfind("\n", 0, max(0, offset - size)) + 1
+    end = markdown.find("\n", min(len(markdown), offset + size))
+    end = len(markdown) if end < 0 else end + 1
+    return markdown[start:end], start
+
+
+class DocumentPreview(VerticalScroll):
+    can_focus = True
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._source = ""
+        self._start = 0
+        self._target_line = 0
+        self.markdown_widget = Markdown("", id="preview-markdown")
+
+    def compose(self):
+        yield self.markdown_widget
+
+    async def show(self, markdown: str, offset: int = 0) -> None:
+        """Render `markdown` (or the window of it around `offset`) and scroll to `offset`."""
+        if not self.markdown_widget.is_mounted:
+            return
+        text, start = window(markdown, offset)
+        if text != self._source:
+            self._source, self._start = text, start
+            await self.markdown_widget.update(text)
+        self.follow(offset)
+
+    def follow(self, offset: int) -> None:
+        """Scroll so that the block holding document offset `offset` is at the top."""
+        local = max(0, offset - self._start)
+        line = self._source.count("\n", 0, local)
+        self._target_line = line
+        self.call_after_refresh(self._scroll_to_line, line)
+
+    def _scroll_to_line(self, line: int) -> None:
+        if line != self._target_line:
+            return
+        best = None
+        for block in self.markdown_widget.children:
+            start, end = getattr(block, "source_range", (0, 0))
+            if start <= line:
+                best = block
+            if start <= line < end or start > line:
+                break
+        if best is None or line == 0:
+            self.scroll_home(animate=False)
+        else:
+            self.scroll_to_widget(best, animate=False, top=True)

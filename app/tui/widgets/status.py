@@ -1,0 +1,33 @@
+"""The status bar: document name, saved state, engine (model, backend, device), generation speed."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+
+class StatusBar(Widget):
+    document: reactive[str] = reactive("")
+    saved: reactive[bool] = reactive(True)
+    recorded: reactive[bool] = reactive(True)  # every change is in the revision store
+    engine: reactive[str] = reactive("loading model…")
+    engine_ok: reactive[bool] = reactive(False)
+    speed: reactive[float | None] = reactive(None)
+    activity: reactive[str] = reactive("")
+
+    def render(self) -> Text:
+        parts = [
+            (f" {self.document} ", "bold reverse"), " ",
+            ("● unsaved", "bold yellow") if not self.saved else ("✓ saved", "green"),
+        ]
+        if not self.recorded:
+            parts += ["  ", ("⚠ history not recorded", "bold red")]
+        if self.activity:
+            parts += ["  ", (self.activity, "italic")]
+        left = Text.assemble(*parts)
+        right = Text.assemble(
+            (f"{self.speed:,.0f} B/s  " if self.speed is not None else "", "cyan"),
+            ("⚙ " + self.engine, "" if self.engine_ok else "italic dim"), " ")
+        gap = max(1, self.size.width - left.cell_len - right.cell_len)
+        return left + Text(" " * gap) + right

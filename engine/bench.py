@@ -1,0 +1,241 @@
+"""`scriba bench`: training and decoding speed of a 1-stage H-Net against an isotropic Mamba-2 byte
+model with the same parameter count, measured in the same run on the same device and backend.
+
+Training: forward+backward bytes/s and model FLOP utilisation (matmul FLOPs, 6 per parameter per
+position it runs at, against a bf16/fp32 matmul ceiling measured in the same run). The H-Net's main
+network runs on chunks, so before timing its router is briefly fitted to the target ratio with the
+ratio loss alone (a freshly initialised router cuts at whatever rate its random encoder gives).
+Decoding: µs per byte at batch 1 and aggregate bytes/s at batch 64, eager and (on CUDA) CUDA graphs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, replace
+
+import torch
+
+from engine.config import ModelConfig
+from engine.model import HNetLM
+
+log = logging.getLogger("scriba.engine")
+
+SIZES = {
+    "tiny": dict(layout=["m1", ["m2"], "m1"], d_model=[64, 96], d_state=16, headdim=16, chunk_size=32),
+    "small": dict(layout=["m2", ["m4"], "m2"], d_model=[256, 384], d_state=64, headdim=32, chunk_size=64),
+    "30m": dict(layout=["m2", ["m6"], "m2"], d_model=[512, 768], d_state=64, headdim=64, chunk_size=256),
+}
+
+
+def baseline_config(hnet: ModelConfig) -> ModelConfig:
+    """An isotropic Mamba-2 at the byte width whose parameter count is closest to the H-Net's."""
+    target = HNetLM(hnet).num_params()
+    best = None
+    for n in range(1, 64):
+        cfg = replace(hnet, name=f"iso-m{n}", layout=[f"m{n}"], d_model=hnet.d_model[:1], target_ratio=[],
+                      lr_multiplier=[1.0])
+        diff = abs(HNetLM(cfg).num_params() - target)
+        if best is None or diff < best[0]:
+            best = (diff, cfg)
+    return best[1]
+
+
+def matmul_flops_per_byte(model: HNetLM, compression: list[float]) -> float:
+    """6 FLOPs (fwd+bwd) per weight per position the weight runs at: byte-level weights at every
+    byte, stage-s weights at 1 / (product of the first s compression ratios) of the bytes."""
+    from engine.hnet import Stage
+
+    total, depth_rate = 0.0, [1.0]
+    for r in compression:
+        depth_rate.append(depth_rate[-1] / r)
+
+    def walk(module, depth):
+        nonlocal total
+        if isinstance(module, Stage):
+            for part in (module.encoder, module.router, module.residual, module.decoder):
+                total += 6 * depth_rate[depth] * sum(p.numel() for p in part.parameters())
+            total += 6 * depth_rate[depth + 1] * (module.down.weight.numel() + module.up.weight.numel())
+            walk(module.inner, depth + 1)
+        else:
+            total += 6 * depth_rate[depth] * sum(p.numel() for p in module.parameters())
+
+    walk(model.backbone, 0)
+    total += 6 * model.lm_head.weight.numel()
+    return total
+
+
+def calibrate_router(model: HNetLM, data: torch.Tensor, steps: int = 60) -> list[float]:
+    """Fit the routers to the target ratio with the ratio loss alone; returns the achieved ratios."""
+    routers = [p for n, p in model.named_parameters() if "router" in n]
+    if not routers:
+        return []
+    opt = torch.optim.Adam(routers, lr=2e-2)
+    for _ in range(steps):
+        with torch.autocast(data.device.type, dtype=torch.bfloat16, enabled=data.is_cuda):
+            out = model(data)
+        out.ratio_loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        return model(data).compression()
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_train(model: HNetLM, data: torch.Tensor, steps: int) -> float:
+    """Seconds per forward+backward (median of `steps` after warm-up)."""
+    device = data.device
+    times = []
+    for i in range(steps + 2):
+        _sync(device)
+        t0 = time.perf_counter()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            ce, ratio, _ = model.loss(data)
+        (ce + ratio).backward()
+        _sync(device)
+        if i >= 2:
+            times.append(time.perf_counter() - t0)
+        model.zero_grad(set_to_none=True)
+    return sorted(times)[len(times) // 2]
+
+
+def time_decode(model: HNetLM, batch: int, steps: int, graph: bool) -> float:
+    """Seconds per decoding step for `batch` streams."""
+    device = model.embed.weight.device
+    ids = torch.randint(0, 128, (batch,), device=device)
+    if graph:
+        from engine.cuda_graph import GraphedStep
+
+        g = GraphedStep(model, batch)
+        run = lambda: g(ids)
+    else:
+        state = model.allocate_state(batch)
+
+        def run():
+            nonlocal state
+            _, state, _ = model.step(ids, state)
+    for _ in range(5):
+        run()
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        run()
+    _sync(device)
+    return (time.perf_counter() - t0) / steps
+
+
+def matmul_ceiling(device: torch.device) -> float:
+    """Measured dense matmul FLOP/s on this device (bf16 on CUDA, fp32 on CPU): the MFU denominator."""
+    n = 8192 if device.type == "cuda" else 1024
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    _sync(device)
+    reps = 20 if device.type == "cuda" else 5
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    _sync(device)
+    return 2 * n ** 3 * reps / (time.perf_counter() - t0)
+
+
+@dataclass
+class BenchResult:
+    name: str
+    params: int
+    compression: list[float]
+    train_bytes_per_s: float
+    mfu: float
+    decode_us_per_byte_b1: float
+    decode_bytes_per_s_b64: float
+    decode_graph_us_per_byte_b1: float | None = None
+    decode_graph_bytes_per_s_b64: float | None = None
+
+
+def run_bench(size: str = "small", device: str | None = None, backend: str = "auto", batch: int | None = None,
+              seq_len: int | None = None, steps: int | None = None, cuda_graph: bool | None = None,
+              text: bytes | None = None) -> dict:
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    on_gpu = device.type == "cuda"
+    batch = batch or (8 if on_gpu else 1)
+    seq_len = seq_len or (8192 if on_gpu else 2048)
+    steps = steps or (10 if on_gpu else 3)
+    cuda_graph = on_gpu if cuda_graph is None else cuda_graph
+    hnet_cfg = ModelConfig(name=f"hnet-{size}", **SIZES[size])
+    configs = [hnet_cfg, baseline_config(hnet_cfg)]
+    text = text or _sample_text()
+    reps = text * (batch * seq_len // max(1, len(text)) + 1)
+    data = torch.tensor(list(reps[: batch * seq_len]), dtype=torch.long, device=device).view(batch, seq_len)
+    ceiling = matmul_ceiling(device)
+    results = []
+    for cfg in configs:
+        torch.manual_seed(0)
+        model = HNetLM(cfg).to(device)
+        chosen = model.set_backend(backend)
+        compression = calibrate_router(model, data) if cfg.depth else []  # same shape as timed: no extra kernel compiles
+        model.train()
+        sec = time_train(model, data, steps)
+        flops = matmul_flops_per_byte(model, compression) * batch * seq_len
+        model.eval()
+        dec1 = time_decode(model, 1, 200 if on_gpu else 100, graph=False)
+        dec64 = time_decode(model, 64, 50 if on_gpu else 10, graph=False)
+        r = BenchResult(cfg.name, model.num_params(), [round(c, 2) for c in compression], batch * seq_len / sec,
+                        flops / sec / ceiling, dec1 * 1e6, 64 / dec64)
+        if cuda_graph:
+            r.decode_graph_us_per_byte_b1 = time_decode(model, 1, 500, graph=True) * 1e6
+            r.decode_graph_bytes_per_s_b64 = 64 / time_decode(model, 64, 200, graph=True)
+        results.append(r)
+        del model
+    h, b = results
+    return {
+        "device": torch.cuda.get_device_name(device) if on_gpu else f"cpu ({torch.get_num_threads()} threads)",
+        "backend": chosen, "batch": batch, "seq_len": seq_len, "matmul_ceiling_tflops": ceiling / 1e12,
+        "models": [asdict(r) for r in results],
+        "ratios": {
+            "train_bytes_per_s": h.train_bytes_per_s / b.train_bytes_per_s,
+            "decode_b1": b.decode_us_per_byte_b1 / h.decode_us_per_byte_b1,
+            "decode_b64": h.decode_bytes_per_s_b64 / b.decode_bytes_per_s_b64,
+        },
+    }
+
+
+def _sample_text() -> bytes:
+    from pathlib import Path
+
+    demo = Path(__file__).resolve().parents[1] / "assets" / "demo.md"
+    if demo.is_file():
+        return demo.read_bytes()
+    return Path(__file__).read_bytes()  # any real text will do; this file is always there
+
+
+def format_table(report: dict) -> str:
+    lines = [f"device: {report['device']} · backend: {report['backend']} · batch {report['batch']} × "
+             f"{report['seq_len']} bytes · matmul ceiling {report['matmul_ceiling_tflops']:.1f} TFLOP/s"]
+    head = f"{'model':<14}{'params':>9}{'ratio':>12}{'train B/s':>12}{'MFU':>7}{'dec µs/B b1':>13}{'dec B/s b64':>13}"
+    graph = report["models"][0]["decode_graph_us_per_byte_b1"] is not None
+    if graph:
+        head += f"{'graph µs/B b1':>15}{'graph B/s b64':>15}"
+    lines.append(head)
+    for m in report["models"]:
+        row = (f"{m['name']:<14}{m['params'] / 1e6:>8.1f}M{str(m['compression'] or '-'):>12}"
+               f"{m['train_bytes_per_s']:>12,.0f}{m['mfu']:>7.1%}{m['decode_us_per_byte_b1']:>13,.0f}"
+               f"{m['decode_bytes_per_s_b64']:>13,.0f}")
+        if graph:
+            row += f"{m['decode_graph_us_per_byte_b1']:>15,.0f}{m['decode_graph_bytes_per_s_b64']:>15,.0f}"
+        lines.append(row)
+    r = report["ratios"]
+    lines.append(f"H-Net / baseline: train {r['train_bytes_per_s']:.2f}x · decode b1 {r['decode_b1']:.2f}x · "
+                 f"decode b64 {r['decode_b64']:.2f}x")
+    return "\n".join(lines)
+
+
+def cmd_bench(args) -> int:
+    report = run_bench(args.size, args.device, args.backend, args.batch, args.seq_len, args.steps, args.cuda_graph)
+    print(json.dumps(report, indent=2) if args.json else format_table(report))
+    return 0

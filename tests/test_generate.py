@@ -1,0 +1,131 @@
+"""Sampling: valid UTF-8 always, stop rules, seeds, streaming, cancellation, and the prefix-state cache."""
+
+import threading
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from engine.api import Engine, GenerationRequest, InProcessEngine, load_engine
+from engine.bytes import BOS, CONTROL_BYTES, EOS, Utf8State
+from engine.config import preset
+from engine.generate import PrefixCache, Sampler
+from engine.model import HNetLM
+
+
+@given(st.binary(max_size=40))
+def test_utf8_state_agrees_with_python_decoder(data):
+    """Utf8State accepts exactly the byte strings that are (a prefix of) valid UTF-8."""
+    u, ok = Utf8State(), True
+    try:
+        for b in data:
+            u.push(b)
+    except ValueError:
+        ok = False
+    if ok and u.complete():
+        data.decode("utf-8")  # must not raise
+    elif ok:  # an incomplete tail: completing it with a valid continuation decodes
+        with pytest.raises(UnicodeDecodeError):
+            data.decode("utf-8")
+    else:
+        with pytest.raises(UnicodeDecodeError):
+            data.decode("utf-8")
+
+
+@pytest.fixture(scope="module", params=["tiny", "tiny-2stage", "tiny-iso"])
+def engine(request):
+    torch.manual_seed(7)
+    return InProcessEngine(HNetLM(preset(request.param)).eval())
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(context=st.binary(max_size=60), seed=st.integers(0, 2**31 - 1), temperature=st.sampled_from([0.0, 0.7, 1.5]))
+def test_sampled_bytes_are_always_valid_utf8(engine, context, seed, temperature):
+    """Random weights put mass everywhere, so this exercises the mask: no invalid byte, no control byte."""
+    req = GenerationRequest(prompt=bytes([BOS]) + context, n=3, max_bytes=48, seed=seed, temperature=temperature, top_p=1.0)
+    for c in engine.generate(req):
+        raw = c.text.encode("utf-8")
+        assert not (set(raw) & CONTROL_BYTES)
+        assert c.finish in ("stop", "length")
+        assert len(raw) <= 48
+
+
+def test_same_seed_same_candidates_and_different_seed_differs(engine):
+    req = GenerationRequest(prompt=b"\xf5Once upon a time", n=3, max_bytes=40, seed=11, temperature=1.0)
+    a, b = engine.generate(req), engine.generate(req)
+    assert [c.text for c in a] == [c.text for c in b]
+    req.seed = 12
+    assert [c.text for c in engine.generate(req)] != [c.text for c in a]
+
+
+def test_prefix_cache_returns_the_same_candidates_as_no_cache():
+    torch.manual_seed(3)
+    model = HNetLM(preset("tiny")).eval()
+    prompt = bytes([BOS]) + ("Lorem ipsum dolor sit amet. " * 100).encode()  # > 2 prefill segments
+    req = GenerationRequest(prompt=prompt, n=2, max_bytes=30, seed=5, temperature=1.0)
+    cached = Sampler(model)
+    first = cached.generate(req)
+    second = cached.generate(req)  # served from the cache
+    assert cached.cache.hits >= 1
+    uncached = Sampler(model, PrefixCache(budget_bytes=0))
+    fresh = uncached.generate(req)
+    assert [c.text for c in first] == [c.text for c in second] == [c.text for c in fresh]
+
+
+def test_cache_serves_a_longer_prompt_from_a_shared_prefix():
+    torch.manual_seed(3)
+    sampler = Sampler(HNetLM(preset("tiny")).eval())
+    doc = bytes([BOS]) + ("A sentence about writing. " * 120).encode()
+    sampler.prefill(doc + b"first ending")
+    hits = sampler.cache.hits
+    logits, _ = sampler.prefill(doc + b"second ending")
+    assert sampler.cache.hits == hits + 1
+    reference, _ = Sampler(sampler.model, PrefixCache(0)).prefill(doc + b"second ending")
+    torch.testing.assert_close(logits, reference, rtol=0, atol=0)
+
+
+def test_stop_sequence_ends_a_candidate_and_is_not_included(tiny_engine):
+    req = GenerationRequest(prompt=b"\xf5x", stop=[bytes([EOS]), b"e"], n=4, max_bytes=200, seed=1, temperature=1.5)
+    for c in tiny_engine.generate(req):
+        assert "e" not in c.text
+        assert c.finish in ("stop", "length")
+
+
+def test_streaming_updates_and_cancel(tiny_engine):
+    cancel = threading.Event()
+    updates = []
+
+    def on_update(cands):
+        updates.append([c.text for c in cands])
+        if len(updates) == 3:
+            cancel.set()
+
+    req = GenerationRequest(prompt=b"\xf5Hello", stop=[], n=2, max_bytes=10_000, seed=0, temperature=1.0)
+    out = tiny_engine.generate(req, on_update=on_update, cancel=cancel)
+    assert all(c.finish == "cancelled" for c in out)
+    assert all(c.nbytes < 10_000 for c in out)
+    assert len(updates) >= 3 and len(updates[-1][0]) >= len(updates[0][0])
+
+
+def test_engine_protocol_score_and_inspect(tiny_engine):
+    assert isinstance(tiny_engine, Engine)
+    bpb = tiny_engine.score("Hello, wörld. This is a test.")
+    assert 0 < bpb < 16
+    text = "Naïve café — 東京. Done."
+    ins = tiny_engine.inspect(text)
+    assert len(ins.entropy) == len(ins.surprisal) == len(text.encode())
+    assert all(0 <= e <= 8.0001 for e in ins.entropy)
+    assert len(ins.boundaries) == 1 and ins.boundaries[0] == sorted(ins.boundaries[0])
+    assert all(0 <= b < len(text.encode()) for b in ins.boundaries[0])
+    info = tiny_engine.info()
+    assert info.backend == "torch" and info.device == "cpu" and info.params > 0
+
+
+def test_load_engine_errors(tmp_path):
+    from engine.api import EngineUnavailable
+
+    with pytest.raises(EngineUnavailable, match="no model"):
+        load_engine(tmp_path / "missing", device="cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(EngineUnavailable, match="no CUDA GPU"):
+            load_engine(tmp_path, device="cuda")

@@ -1,0 +1,171 @@
+"""engine/train.py: schedule, per-stage param groups, checkpoints, exact resume, time budget, validation."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("engine.model")
+
+from engine.train import TrainConfig, load_run_config, lr_factor, main, param_groups  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+DOC = """# A Small Book
+
+This is the opening paragraph of a small book. It has a few sentences. They are short.
+
+## Chapter One
+
+The first chapter begins here. Something happens! Then something else happens.
+
+Another paragraph follows, with more words in it, so that there is text to learn from.
+
+### A Part
+
+A part of the chapter, with its own paragraph.
+
+## Chapter Two
+
+The second chapter. It ends the book.
+"""
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("corpus")
+    for i in range(12):
+        (d / f"doc{i}.md").write_text(DOC.replace("small", f"small {i}") * (1 + i % 3))
+    return d
+
+
+def _read(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _train(out, corpus, *extra):
+    argv = ["--config", str(REPO / "engine/configs/tiny.json"), "--data", str(corpus), "--out", str(out),
+            "--seq-len", "256", "--batch-size", "2", "--log-every", "1", "--eval-every", "0",
+            "--save-every", "1000", "--no-progress", *extra]
+    assert main(argv) == 0
+    return _read(out / "metrics.jsonl")
+
+
+def _losses(recs):
+    return {r["step"]: r["loss"] for r in recs if "loss" in r}
+
+
+def test_lr_schedule_warmup_cosine_wsd():
+    c = TrainConfig(lr=1.0, warmup_steps=10, max_steps=110, min_lr_ratio=0.1)
+    assert lr_factor(0, c) == pytest.approx(0.1) and lr_factor(9, c) == pytest.approx(1.0)
+    assert lr_factor(10, c) == pytest.approx(1.0)
+    assert lr_factor(60, c) == pytest.approx(0.55)
+    assert lr_factor(110, c) == pytest.approx(0.1)
+    w = TrainConfig(lr=1.0, warmup_steps=0, max_steps=100, schedule="wsd", decay_fraction=0.2, min_lr_ratio=0.0)
+    assert lr_factor(50, w) == 1.0 and lr_factor(90, w) == pytest.approx(0.5) and lr_factor(100, w) == pytest.approx(0)
+    assert lr_factor(20, c, progress=1.0) == pytest.approx(0.1)  # a time budget can finish the schedule early
+
+
+def test_param_groups_by_stage():
+    from engine.config import preset
+    from engine.model import HNetLM
+
+    model = HNetLM(preset("tiny-2stage"))
+    groups = param_groups(model, TrainConfig(weight_decay=0.1))
+    mult = model.config.lr_multiplier
+    assert {g["depth"] for g in groups} == {0, 1, 2}
+    for g in groups:
+        assert g["lr_mult"] == mult[g["depth"]]
+        for n in g["names"]:
+            assert n.split(".").count("inner") == g["depth"]
+            if n.endswith(("A_log", ".D", "dt_bias", "norm.weight")) or n.startswith("embed"):
+                assert g["weight_decay"] == 0.0
+    names = [n for g in groups for n in g["names"]]
+    assert sorted(names) == sorted(n for n, _ in model.named_parameters())
+
+
+def test_config_files_load():
+    for f in sorted((REPO / "engine/configs").glob("*.json")):
+        model_cfg, data_cfg, train_cfg = load_run_config(f)
+        assert data_cfg.seq_len > 0 and train_cfg.max_steps > 0 and model_cfg.depth >= 0
+        assert abs(sum(data_cfg.mixture.values()) - 1.0) < 1e-6, f
+
+
+def test_train_writes_metrics_checkpoint_and_model(tmp_path, corpus):
+    recs = _train(tmp_path / "run", corpus, "--max-steps", "6")
+    losses = _losses(recs)
+    assert sorted(losses) == list(range(1, 7)) and all(math.isfinite(v) for v in losses.values())
+    train_recs = [r for r in recs if "loss" in r]
+    assert all(r["bytes_per_s"] > 0 and "lr" in r and "ratio_loss" in r for r in train_recs)
+    val = [r["val"] for r in recs if "val" in r][-1]
+    assert "all" in val and any(k.startswith("kind/") for k in val) and any(k.startswith("source/") for k in val)
+    assert (tmp_path / "run/ckpt/model.safetensors").is_file() and (tmp_path / "run/ckpt/trainer.pt").is_file()
+    from engine.api import load_engine
+
+    eng = load_engine(tmp_path / "run/model", backend="torch", device="cpu")
+    assert eng.score("Hello.") > 0
+    cfg = json.loads((tmp_path / "run/model/config.json").read_text())
+    assert cfg["training"]["steps"] == 6 and cfg["training"]["stopped"] == "max_steps"
+
+
+def test_resume_is_exact(tmp_path, corpus):
+    """2N steps in one go == N steps, stop, resume for N more: the same loss at every step."""
+    full = _losses(_train(tmp_path / "a", corpus, "--max-steps", "8"))
+    first = _losses(_train(tmp_path / "b", corpus, "--max-steps", "8", "--stop-after", "4"))
+    assert sorted(first) == [1, 2, 3, 4]
+    assert main(["--out", str(tmp_path / "b"), "--resume", "--no-progress"]) == 0
+    resumed = _losses(_read(tmp_path / "b/metrics.jsonl"))
+    assert sorted(resumed) == list(range(1, 9))
+    for step in range(1, 9):
+        assert resumed[step] == full[step], (step, resumed[step], full[step])
+
+
+def test_time_budget_stops_and_saves(tmp_path, corpus):
+    recs = _train(tmp_path / "t", corpus, "--max-steps", "100000", "--time-budget", "2")
+    end = [r for r in recs if r.get("event") == "end"][-1]
+    assert end["stopped"] == "time_budget" and 0 < end["step"] < 100000
+    assert (tmp_path / "t/model/model.safetensors").is_file()
+
+
+def test_resume_without_checkpoint_is_a_clean_error(tmp_path, capsys):
+    assert main(["--out", str(tmp_path / "none"), "--resume"]) == 1
+    assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_evaluate_counts_only_targets():
+    import torch
+
+    from engine.config import preset
+    from engine.data import Example
+    from engine.model import HNetLM
+    from engine.train import evaluate
+
+    torch.manual_seed(0)
+    model = HNetLM(preset("tiny"))
+    ex = [Example("plain", "s", bytes([0xF5]) + b"hello world", 1), Example("sentence", "s", bytes([0xF5]) + b"abc", 3)]
+    res = evaluate(model, ex, "cpu")
+    assert set(res) == {"all", "kind/plain", "kind/sentence", "source/s"}
+    assert all(0 < v < 20 for v in res.values())
+
+
+def test_scriba_train_command_passes_options_through(tmp_path, corpus):
+    from app.cli import main as scriba
+
+    rc = scriba(["train", "--config", str(REPO / "engine/configs/tiny.json"), "--data", str(corpus), "--out",
+                 str(tmp_path / "c"), "--max-steps", "2", "--seq-len", "128", "--no-progress"])
+    assert rc == 0 and (tmp_path / "c/model/config.json").is_file()
+
+
+def test_from_history_jsonl(tmp_path, corpus):
+    from dataclasses import asdict
+
+    from engine.data import HistoryPair, read_history_jsonl
+
+    before = "# T\n\nThe cat sat. It purred.\n"
+    pair = HistoryPair("d", before, 5, 17, "A cat sat down.", "rewrite", "sentence", instruction="longer")
+    path = tmp_path / "h.jsonl"
+    path.write_text(json.dumps(asdict(pair)) + "\n")
+    assert read_history_jsonl(path) == [pair]
+    recs = _train(tmp_path / "h", corpus, "--max-steps", "2", "--from-history", str(path))
+    assert _losses(recs)

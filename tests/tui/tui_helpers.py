@@ -1,0 +1,44 @@
+"""Helpers for driving the app in Pilot tests: wait for a condition, select a node by its text."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+
+async def wait_for(pilot, predicate, timeout: float = 15.0, what: str = "condition") -> None:
+    """Let the app run until `predicate()` holds (or fail after `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+async def opened(pilot) -> None:
+    await wait_for(pilot, lambda: pilot.app.session is not None and not pilot.app.session.provisional,
+                   what="the document to open")
+    await pilot.pause()
+
+
+def node_by_text(doc, start: str, kind: str | None = None):
+    """The first node (of `kind`, if given) whose text starts with `start`."""
+    for node in doc.walk():
+        if kind is not None and node.kind.value != kind:
+            continue
+        if node.parent is not None and node.text.lstrip("# ").startswith(start):
+            return node
+    raise KeyError(start)
+
+
+async def select(pilot, start: str, kind: str | None = None):
+    """Put the outline cursor on the node whose text starts with `start`; returns the node."""
+    node = node_by_text(pilot.app.doc, start, kind)
+    pilot.app.outline.select_id(node.id)
+    await wait_for(pilot, lambda: pilot.app.selected_id == node.id, what="the selection")
+    return node
+
+
+async def settle(pilot, seconds: float = 0.3) -> None:
+    await pilot.pause(seconds)
+    await asyncio.sleep(0)
