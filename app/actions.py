@@ -368,7 +368,7 @@ def cmd_generate(args) -> int:
         n = max(1, int(get("n", 3) or 3))
         params = {"n": n, "temperature": get("temperature", 0.8), "top_p": get("top_p", 0.95), "seed": get("seed"),
                   "max_bytes": get("max_bytes") or prompt.max_bytes}
-        req = GenerationRequest(prompt.data, stop=prompt.stop, max_bytes=params["max_bytes"], n=n,
+        req = GenerationRequest(prompt.data, stop=prompt.stop, stop_after=prompt.stop_after, max_bytes=params["max_bytes"], n=n,
                                 temperature=params["temperature"], top_p=params["top_p"], seed=params["seed"])
         cands = engine.generate(req)
         texts = [finish(task, c.text) for c in cands]

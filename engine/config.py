@@ -4,8 +4,8 @@
   ["m8"]                           isotropic: 8 Mamba-2 layers on bytes (the baseline)
   ["m2", ["m6"], "m2"]             1-stage H-Net: encoder, main network on chunks, decoder
   ["m2", ["m2", ["m4"], "m2"], "m2"]  2-stage H-Net (the main network is itself an H-Net)
-A layer string is a run of letter+count: "m" = Mamba-2 layer, "t" = causal attention layer
-(e.g. "m3t1"). `d_model[i]` is the width at depth i (bytes are depth 0).
+A layer string is a run of letter+count: "m" = Mamba-2 layer, "t" = causal attention layer, "f" = SwiGLU
+feed-forward layer (e.g. "m3t1"; a Transformer is "t1f1" repeated). `d_model[i]` is the width at depth i (bytes are depth 0).
 """
 
 from __future__ import annotations
@@ -77,8 +77,8 @@ def parse_layers(spec: str) -> list[str]:
     """'m3t1' -> ['m', 'm', 'm', 't']."""
     out: list[str] = []
     for letter, count in re.findall(r"([a-z])(\d+)", spec):
-        if letter not in "mt":
-            raise ValueError(f"unknown layer type {letter!r} in {spec!r} (m = Mamba-2, t = attention)")
+        if letter not in "mtf":
+            raise ValueError(f"unknown layer type {letter!r} in {spec!r} (m = Mamba-2, t = attention, f = SwiGLU)")
         out += [letter] * int(count)
     if "".join(f"{l}{c}" for l, c in re.findall(r"([a-z])(\d+)", spec)) != spec:
         raise ValueError(f"bad layer spec {spec!r}")
@@ -92,6 +92,8 @@ PRESETS: dict[str, dict] = {
                         d_state=16, headdim=16, chunk_size=16, target_ratio=[3.0, 2.0], lr_multiplier=[2.0, 1.5, 1.0]),
     "tiny-iso": dict(name="tiny-iso", layout=["m3"], d_model=[32], d_state=16, headdim=16, chunk_size=16,
                      target_ratio=[], lr_multiplier=[1.0]),
+    "tiny-transformer": dict(name="tiny-transformer", layout=["t1f1t1f1"], d_model=[32], n_attn_heads=4,
+                             target_ratio=[], lr_multiplier=[1.0]),
 }
 
 

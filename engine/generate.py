@@ -25,7 +25,8 @@ SEGMENT = 1024  # prefill in fixed segments: states at segment ends are what the
 @dataclass
 class GenerationRequest:
     prompt: bytes  # the full context (engine.tasks builds it), BOS included
-    stop: list[bytes] = field(default_factory=lambda: [bytes([EOS])])  # stop at any of these
+    stop: list[bytes] = field(default_factory=lambda: [bytes([EOS])])  # stop at any of these (not kept)
+    stop_after: list[bytes] = field(default_factory=list)  # stop once the text ends with any of these (kept)
     max_bytes: int = 512
     n: int = 3
     temperature: float = 0.8
@@ -81,7 +82,7 @@ class Sampler:
         self.lock = threading.Lock()  # one generation at a time per model
 
     # ---------------------------------------------------------------- prefill
-    @torch.no_grad()
+    @torch.inference_mode()
     def prefill(self, prompt: bytes) -> tuple[Tensor, LMState]:
         """Logits for the byte after `prompt` (1, 256) and the state after it. Segment boundaries are
         fixed multiples of SEGMENT, so a cached and an uncached run do the very same arithmetic."""
@@ -137,7 +138,7 @@ class Sampler:
             probs = torch.zeros_like(probs).scatter(-1, idx, sorted_p)
         return torch.multinomial(probs.cpu(), 1, generator=gen).squeeze(-1).to(logits.device)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def generate(self, req: GenerationRequest, on_update: Callable[[list[Candidate]], None] | None = None,
                  cancel: threading.Event | None = None, update_every: int = 8) -> list[Candidate]:
         with self.lock:
@@ -177,6 +178,9 @@ class Sampler:
                 hit = next((s for s in stop_seqs if utf8[c].complete() and out[c].endswith(s)), None)
                 if hit is not None:
                     del out[c][len(out[c]) - len(hit):]
+                    cands[c].finish = "stop"
+                    continue
+                if utf8[c].complete() and any(out[c].endswith(s) for s in req.stop_after):
                     cands[c].finish = "stop"
                     continue
                 keep_rows.append(row)

@@ -218,7 +218,7 @@ class Stage(nn.Module):
                 z, stepped, inner_fired = self.inner.step(self.down(h), state.inner, static)
             else:
                 z, stepped = self.inner.step(self.down(h), state.inner)
-            inner_state = tree_select(b, stepped, state.inner)
+            inner_state = stepped if not static and bool(b.all()) else tree_select(b, stepped, state.inner)
             w = p.clamp(P_EPS, 1 - P_EPS)[:, None]
             zbar = torch.where(b[:, None], w * self.up(z).float() + (1 - w) * state.zbar, state.zbar)
         fired = [b] + [b & f for f in inner_fired]

@@ -83,17 +83,44 @@ class CausalAttention(nn.Module):
         return y[:, 0], state
 
 
+class SwiGLU(nn.Module):
+    """Position-wise feed-forward layer (SwiGLU, hidden 8/3 d rounded to 64): the MLP half of a Transformer
+    block. Stateless, so `step` is `forward` on one position."""
+
+    def __init__(self, d: int):
+        super().__init__()
+        hidden = 64 * round(8 * d / 3 / 64)
+        self.fc = nn.Linear(d, 2 * hidden, bias=False)
+        self.out_proj = nn.Linear(hidden, d, bias=False)
+
+    def forward(self, x: Tensor, state: None = None, return_state: bool = False) -> tuple[Tensor, None]:
+        gate, up = self.fc(x).chunk(2, dim=-1)
+        return self.out_proj(F.silu(gate) * up), None
+
+    def allocate_state(self, batch: int, device=None, dtype=torch.float32) -> None:
+        return None
+
+    def step(self, x: Tensor, state: None) -> tuple[Tensor, None]:
+        return self.forward(x)
+
+
 class Stack(nn.Module):
-    """Pre-norm residual layers at one width, then a final norm. `spec` like "m4" or "m3t1"."""
+    """Pre-norm residual layers at one width, then a final norm. `spec` like "m4", "m3t1" or "t1f1t1f1"."""
 
     def __init__(self, spec: str, d: int, cfg: ModelConfig):
         super().__init__()
         self.kinds = parse_layers(spec)
         self.norms = nn.ModuleList(RMSNorm(d) for _ in self.kinds)
-        self.mixers = nn.ModuleList(
-            Mamba2Mixer(d, cfg.d_state, cfg.headdim, cfg.expand, cfg.d_conv, cfg.chunk_size) if k == "m"
-            else CausalAttention(d, cfg.n_attn_heads) for k in self.kinds)
+        self.mixers = nn.ModuleList(self._layer(k, d, cfg) for k in self.kinds)
         self.final_norm = RMSNorm(d)
+
+    @staticmethod
+    def _layer(kind: str, d: int, cfg: ModelConfig) -> nn.Module:
+        if kind == "m":
+            return Mamba2Mixer(d, cfg.d_state, cfg.headdim, cfg.expand, cfg.d_conv, cfg.chunk_size)
+        if kind == "t":
+            return CausalAttention(d, cfg.n_attn_heads)
+        return SwiGLU(d)
 
     @property
     def has_attention(self) -> bool:
@@ -119,4 +146,4 @@ class Stack(nn.Module):
         return self.final_norm(x), new_state
 
 
-__all__ = ["RMSNorm", "CausalAttention", "AttentionState", "Stack", "MixerState"]
+__all__ = ["RMSNorm", "CausalAttention", "SwiGLU", "AttentionState", "Stack", "MixerState"]

@@ -154,15 +154,22 @@ class HNetLM(nn.Module):
         return self.lm_head(y).float(), LMState(inner, state.position + 1), fired
 
     # ---------------------------------------------------------------- files
-    def save(self, directory: str | Path, dtype: torch.dtype | None = None, extra: dict | None = None) -> Path:
-        """Write config.json and model.safetensors (optionally cast, e.g. fp16 to halve the file)."""
+    def save(self, directory: str | Path, dtype: torch.dtype | str | None = None, extra: dict | None = None) -> Path:
+        """Write config.json and model.safetensors, optionally cast (torch.float16 halves the file) or
+        quantised ("int8": weight-only, per-row scales, see engine/quant.py)."""
         from safetensors.torch import save_file
+
+        from engine import quant
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        tensors = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu().contiguous()
-                   for k, v in self.state_dict().items()}
-        meta = {"format": "scriba", "format_version": str(FORMAT_VERSION)}
+        tensors = {k: v.detach().cpu() for k, v in self.state_dict().items()}
+        if dtype == "int8":
+            tensors = quant.quantize(tensors)
+        elif dtype is not None:
+            tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
+        tensors = {k: v.contiguous() for k, v in tensors.items()}
+        meta = {"format": "scriba", "format_version": str(FORMAT_VERSION), "weights": str(dtype or "float32")}
         save_file(tensors, str(directory / WEIGHTS), metadata=meta)
         cfg = json.loads(self.config.to_json())
         if extra:
@@ -189,8 +196,10 @@ class HNetLM(nn.Module):
             tensors = load_file(str(directory / WEIGHTS))
         except (SafetensorError, OSError, ValueError) as exc:
             raise ModelLoadError(f"{directory / WEIGHTS} is unreadable (truncated or not safetensors): {exc}") from exc
+        from engine import quant
+
         model = cls(config)
-        tensors = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
+        tensors = quant.dequantize(tensors)
         missing, unexpected = model.load_state_dict(tensors, strict=False)
         if missing or unexpected:
             raise ModelLoadError(f"{directory} does not match its config: missing {missing[:3]}, unexpected {unexpected[:3]}")

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from engine.bytes import BOS, CONTROL_BYTES, EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, INSTRUCTION, OLD, TASK
@@ -94,6 +94,7 @@ class Prompt:
     stop: list[bytes]  # stop at any of these (EOS always among them); the stop itself is not kept
     max_bytes: int
     level: str
+    stop_after: list[bytes] = field(default_factory=list)  # stop once the text ends with one of these (kept)
 
 
 class TaskFormatError(ValueError):
@@ -106,8 +107,11 @@ def _text(s: str) -> bytes:
     return data
 
 
-def build_prompt(task: Task, order: str = "psm") -> Prompt:
-    """The bytes the model reads before writing the span, with its stop rule and length limit."""
+def build_prompt(task: Task, order: str = "spm") -> Prompt:
+    """The bytes the model reads before writing the span, with its stop rule and length limit.
+    Inference uses suffix-prefix-middle by default: a recurrent model remembers recent bytes best, and in
+    that order the bytes right before the span are the text the span continues (in prefix-suffix-middle
+    they are the end of the suffix, and candidates for different spans began alike). Training uses both."""
     if order not in ORDERS:
         raise ValueError(f"order must be 'psm' or 'spm', got {order!r}")
     if task.action == Action.CONTINUE:
@@ -123,7 +127,7 @@ def build_prompt(task: Task, order: str = "psm") -> Prompt:
         parts += [pre, suf] if order == "psm" else [suf, pre]
         parts.append(bytes([FIM_MIDDLE]))
         data = b"".join(parts)
-    return Prompt(data, stop_rule(task), max_bytes_for(task), task.level)
+    return Prompt(data, stop_rule(task), max_bytes_for(task), task.level, stop_after_rule(task))
 
 
 def build_example(task: Task, middle: str, order: str = "psm") -> bytes:
@@ -226,6 +230,19 @@ def stop_rule(task: Task) -> list[bytes]:
     return stops
 
 
+# A sentence ends at terminal punctuation (and a closing quote) followed by a space.
+SENTENCE_ENDS = [f"{p}{q} ".encode("utf-8") for p in ".?!" for q in ("", '"', "\u201d", "'", "\u2019", ")")]
+
+
+def stop_after_rule(task: Task) -> list[bytes]:
+    """Where generation may also end, keeping the matched text: a rewritten sentence ends after its first
+    sentence end. A model should write EOS there; a small one often runs on into the next sentence, and
+    `finish` would throw that away anyway, so this only saves time."""
+    if task.action != Action.CONTINUE and task.level == "sentence":
+        return list(SENTENCE_ENDS)
+    return []
+
+
 def max_bytes_for(task: Task) -> int:
     if task.action == Action.CONTINUE:
         return CONTINUE_MAX_BYTES
@@ -264,7 +281,7 @@ def finish(task: Task, generated: str) -> str:
         return text
     level = task.level
     if level == "sentence":
-        text = " ".join(text.split()).strip()
+        text = _BLOCK_MARKER.sub("", " ".join(text.split()).strip())
         sentences = [s.strip() for s in split_sentences(text) if s.strip()]
         return sentences[0] if sentences else ""
     if level == "paragraph":

@@ -58,7 +58,7 @@ class TrainConfig:
     backend: str = "auto"
     device: str | None = None
     doc_limit: int | None = None  # read at most this many documents (smoke tests)
-    export_dtype: str = "float32"  # the final model's weights: float32 | float16 | bfloat16
+    export_dtype: str = "float32"  # the final model's weights: float32 | float16 | bfloat16 | int8 (engine/quant.py)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -458,7 +458,7 @@ def run(args) -> int:
                  "backend": backend, "world": dist.world, "stopped": reason, "val": results,
                  "data": {"paths": data_cfg.paths or [str(D.corpus_dir())], "seq_len": data_cfg.seq_len,
                           "mixture": data_cfg.mixture}}
-        dtype = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}[train_cfg.export_dtype]
+        dtype = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16, "int8": "int8"}[train_cfg.export_dtype]
         model.save(export, dtype=dtype, extra=extra)
         metrics.write({"event": "end", "step": step, "stopped": reason, "elapsed": elapsed_total, "export": str(export)})
         print(f"scriba train: {reason} at step {step}; model in {export}", file=sys.stderr)

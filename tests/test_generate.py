@@ -91,6 +91,18 @@ def test_stop_sequence_ends_a_candidate_and_is_not_included(tiny_engine):
         assert c.finish in ("stop", "length")
 
 
+def test_stop_after_keeps_the_match_and_ends_there(tiny_engine):
+    free = tiny_engine.generate(GenerationRequest(prompt=b"\xf5x", stop=[], n=1, max_bytes=200, seed=5,
+                                                  temperature=1.0))[0].text
+    ascii_ = [ch for ch in free if ch.isascii() and ch.isprintable()]
+    assert ascii_, free
+    mark = ascii_[len(ascii_) // 2]
+    req = GenerationRequest(prompt=b"\xf5x", stop=[], stop_after=[mark.encode()], n=1, max_bytes=200, seed=5,
+                            temperature=1.0)
+    (c,) = tiny_engine.generate(req)
+    assert c.finish == "stop" and c.text == free[:free.index(mark) + 1]  # same stream, cut after the match
+
+
 def test_streaming_updates_and_cancel(tiny_engine):
     cancel = threading.Event()
     updates = []

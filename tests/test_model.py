@@ -10,7 +10,7 @@ from engine.config import ModelConfig, preset
 from engine.hnet import ratio_loss
 from engine.model import HNetLM, ModelLoadError
 
-LAYOUTS = ["tiny", "tiny-2stage", "tiny-iso"]
+LAYOUTS = ["tiny", "tiny-2stage", "tiny-iso", "tiny-transformer"]
 TOL = dict(rtol=1e-4, atol=1e-4)  # fp32 on CPU: parallel scan vs recurrence differ by rounding only
 
 
@@ -120,6 +120,27 @@ def test_fp16_checkpoint_is_half_the_size_and_close(tmp_path):
     assert (tmp_path / "b/model.safetensors").stat().st_size < 0.6 * (tmp_path / "a/model.safetensors").stat().st_size
     with torch.no_grad():
         torch.testing.assert_close(HNetLM.load(tmp_path / "b")(x).logits, m(x).logits, rtol=0, atol=2e-2)
+
+
+def test_int8_checkpoint_quantises_matrices_and_stays_close(tmp_path):
+    from safetensors.torch import load_file
+
+    from engine import quant
+
+    m, x = model("tiny"), ids(40)
+    m.save(tmp_path / "a")
+    m.save(tmp_path / "q", dtype="int8")
+    stored = load_file(str(tmp_path / "q/model.safetensors"))
+    matrices = [k for k, v in m.state_dict().items() if v.dim() == 2 and v.numel() >= quant.MIN_NUMEL]
+    assert matrices and all(stored[k].dtype == torch.int8 for k in matrices)
+    # per-row absmax scaling: each weight is off by at most half a quantisation step
+    for k in matrices:
+        w = m.state_dict()[k]
+        step = w.abs().amax(1, keepdim=True) / 127
+        assert ((quant.dequantize(stored)[k] - w).abs() <= 0.5 * step + 1e-3 * step.max()).all()
+    loaded = HNetLM.load(tmp_path / "q")
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x).logits, m(x).logits, rtol=0, atol=5e-2)
 
 
 def test_load_errors_are_clear(tmp_path):

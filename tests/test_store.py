@@ -128,6 +128,32 @@ def test_insert_delete_move_are_classified(store, doc_id):
     assert now[first.id].order == second.order
 
 
+def test_commit_returns_its_revisions_as_they_are_stored(store, doc_id):
+    doc, rev = store.current(doc_id)
+    first, victim = leaves(doc)[0], leaves(doc)[-1]
+    new_leaf = dataclasses.replace(victim, id="e" * 32, text="A late frost.", order=victim.order + "V")
+    changed = Document.from_records([dataclasses.replace(r, text="The river ran low.") if r.id == first.id else r
+                                     for r in doc.records() if r.id != victim.id] + [new_leaf])
+    revs = store.commit(doc_id, changed, author="writer", operation="edit", params={"why": "test"},
+                        base_revision=rev)
+    assert [(r.node_id, r.effect) for r in revs] == [(first.id, "edit"), (new_leaf.id, "insert"),
+                                                     (victim.id, "delete")]  # document order, deletes last
+    stored = [h for h in store.history(doc_id) if h.id > rev]
+    assert revs == stored and [r.id for r in revs] == list(range(rev + 1, rev + 4))
+
+
+def test_import_current_is_the_state_current_reads_back(store, doc_id, tmp_path):
+    path = str(tmp_path / "other.md")
+    info, doc, rev = store.import_current(TEXT, path=path)  # a new document: the tree it parsed and stored
+    back, back_rev = store.current(info.id)
+    assert info.id != doc_id and rev == back_rev == info.revision
+    assert doc.records() == back.records() and doc.to_markdown() == TEXT
+    changed = TEXT.replace("Kingfishers came later.", "Kingfishers came in June.")
+    again, merged, merged_rev = store.import_current(changed, path=path)  # a re-import: merged, read back
+    assert again.id == info.id and merged_rev > rev and merged.to_markdown() == changed
+    assert merged.records() == store.current(info.id)[0].records()
+
+
 def test_at_rebuilds_every_earlier_state(store, doc_id):
     doc, rev0 = store.current(doc_id)
     states = {rev0: doc.to_markdown()}

@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 
 from app.document import Document
 from app.store import Store
-from app.store.db import head_revision, known_revisions, make_engine, upgrade
+from app.store.db import HEAD, head_revision, known_revisions, make_engine, upgrade
 from app.store.models import Base
 
 TEXT = "# Old notes\n\nWritten before the indexes existed. Still here.\n\nA second paragraph.\n"
@@ -21,6 +21,7 @@ TEXT = "# Old notes\n\nWritten before the indexes existed. Still here.\n\nA seco
 def test_migrations_form_one_chain_from_0001():
     assert {"0001", "0002"} <= known_revisions()
     assert head_revision() != "0001"
+    assert HEAD == head_revision()  # a database at HEAD is opened without loading Alembic: keep it the head
 
 
 def test_upgrade_from_the_first_schema_keeps_the_data(tmp_path):

@@ -63,7 +63,8 @@ def test_layout_is_exactly_as_documented():
     spm = build_prompt(t, "spm").data
     assert spm.endswith(bytes([FIM_SUFFIX]) + b" after." + bytes([FIM_PREFIX]) + b"Before " + bytes([FIM_MIDDLE]))
     assert build_prompt(Task(Action.CONTINUE, "paragraph", "Once upon", "")).data == bytes([BOS]) + b"Once upon"
-    assert build_prompt(Task(Action.EXPAND, "section", "", "", heading_level=2)).data.startswith(
+    assert build_prompt(t).data == spm  # inference reads suffix-prefix-middle
+    assert build_prompt(Task(Action.EXPAND, "section", "", "", heading_level=2), "psm").data.startswith(
         bytes([BOS, TASK]) + b"expand:section:2" + bytes([FIM_PREFIX]))
 
 

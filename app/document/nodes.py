@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import re
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -59,7 +62,7 @@ class Node:
     def __init__(self, kind: Kind, text: str = "", tail: str = "", level: int = 0,
                  id: str | None = None, order: str | None = None) -> None:
         self.id = id or new_id()
-        self.kind = Kind(kind)
+        self.kind = kind if kind.__class__ is Kind else Kind(kind)
         self.level = level
         self._text = text
         self.tail = tail
@@ -96,6 +99,22 @@ class Node:
 
     def __repr__(self) -> str:
         return f"Node({self.kind.value}, {self.id[:8]}, level={self.level}, {self.text[:40]!r})"
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """No cyclic garbage collection inside the block (if it was on, it is on again after it).
+
+    Building a tree of tens of thousands of nodes allocates hundreds of thousands of objects, none of them
+    garbage; the collector would otherwise run every few hundred allocations and, in a process holding a
+    large UI, spend up to a third of the time re-scanning live objects (measured on a 1 MB document)."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
 def check_text(text: str) -> None:

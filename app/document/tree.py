@@ -15,14 +15,17 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
+from operator import attrgetter
 
 from .edits import Edits, breaks as _breaks
 from .keys import repair_keys
 from .match import adopt, match
-from .nodes import InputRefused, Kind, Node, NodeRecord, check_text, decode
+from .nodes import InputRefused, Kind, Node, NodeRecord, check_text, decode, paused_gc
 from .parse import parse_units
 
 _UNIT_KINDS = (Kind.HEADING, Kind.PARAGRAPH, Kind.BLOCK)
+_KINDS = {kind.value: kind for kind in Kind}
+_ORDER = attrgetter("order")
 _MD_SPACE = " \t\r\n"
 
 
@@ -65,7 +68,8 @@ class Document(Edits):
     def from_markdown(cls, text: str) -> Document:
         check_text(text)
         doc = cls()
-        doc._load(text, [])
+        with paused_gc():
+            doc._load(text, [])
         return doc
 
     @classmethod
@@ -74,28 +78,40 @@ class Document(Edits):
 
     @classmethod
     def from_records(cls, records: Iterable[NodeRecord]) -> Document:
+        """The tree of these records (any order; siblings by order key, ties in the given order)."""
+        return cls.from_rows((r.id, r.kind, r.parent_id, r.order, r.level, r.text, r.tail) for r in records)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[tuple]) -> Document:
+        """`from_records` from plain tuples `(id, kind, parent_id, order, level, text, tail)` (the store
+        reads them so: a document has tens of thousands of nodes)."""
         nodes: dict[str, Node] = {}
-        kids: dict[str, list[tuple[str, Node]]] = {}
+        kids: dict[str, list[Node]] = {}
         root = None
-        for r in records:
-            node = Node(Kind(r.kind), r.text, r.tail, r.level, id=r.id, order=r.order)
-            nodes[r.id] = node
-            if r.parent_id is None:
-                if root is not None:
-                    raise InputRefused("records hold more than one root")
-                root = node
-            else:
-                kids.setdefault(r.parent_id, []).append((r.order, node))
-        if root is None:
-            raise InputRefused("records hold no root node")
-        for parent_id, children in kids.items():
-            if parent_id not in nodes:
-                raise InputRefused(f"record parent {parent_id} is missing")
-            parent = nodes[parent_id]
-            for _, child in sorted(children, key=lambda c: c[0]):
-                child.parent = parent
-                parent.children.append(child)
-        return cls(root)
+        kinds = _KINDS
+        with paused_gc():
+            for nid, kind, parent_id, order, level, text, tail in rows:
+                node = Node(kinds.get(kind) or Kind(kind), text, tail, level, id=nid, order=order)
+                nodes[nid] = node
+                if parent_id is None:
+                    if root is not None:
+                        raise InputRefused("records hold more than one root")
+                    root = node
+                elif parent_id in kids:
+                    kids[parent_id].append(node)
+                else:
+                    kids[parent_id] = [node]
+            if root is None:
+                raise InputRefused("records hold no root node")
+            for parent_id, children in kids.items():
+                parent = nodes.get(parent_id)
+                if parent is None:
+                    raise InputRefused(f"record parent {parent_id} is missing")
+                children.sort(key=_ORDER)  # stable: equal keys keep the given order
+                for child in children:
+                    child.parent = parent
+                parent.children.extend(children)
+            return cls(root)
 
     def to_markdown(self) -> str:
         return self._computed_layout()[0]
@@ -207,7 +223,7 @@ class Document(Edits):
         bom = "\ufeff" if text.startswith("\ufeff") else ""
         lead, units = parse_units(text[len(bom):])
         self.root._text, self.root.tail = bom, lead
-        keep = {id(n): o for o, n in match(old_units, units)}
+        keep = {id(n): o for o, n in match(old_units, units)} if old_units else {}
         flat = [adopt(keep[id(u)], u) if id(u) in keep else u for u in units]
         self._renest(flat)
         self._reindex()

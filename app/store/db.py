@@ -4,6 +4,7 @@ upgrade on open, and the translation of SQLite failures into one-line `StoreErro
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import sqlite3
@@ -21,6 +22,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
 DEFAULT_TIMEOUT = 5.0  # seconds a writer waits for another writer before giving up ("locked")
 WRITE = "scriba_write"  # execution option: begin with BEGIN IMMEDIATE (take the write lock up front)
+HEAD = "0002"  # the newest migration in migrations/versions (a test checks that it is Alembic's head)
 
 
 def default_db_path() -> Path:
@@ -140,16 +142,20 @@ def alembic_config(connection=None):
     return cfg
 
 
-def known_revisions() -> set[str]:
+@functools.cache
+def _scripts():
+    """The migration scripts (read once: they do not change while scriba runs)."""
     from alembic.script import ScriptDirectory
 
-    return {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def known_revisions() -> set[str]:
+    return {s.revision for s in _scripts().walk_revisions()}
 
 
 def head_revision() -> str:
-    from alembic.script import ScriptDirectory
-
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return _scripts().get_current_head()
 
 
 def open_database(path: Path, timeout: float = DEFAULT_TIMEOUT) -> Engine:
@@ -171,12 +177,13 @@ def open_database(path: Path, timeout: float = DEFAULT_TIMEOUT) -> Engine:
                 elif tables:
                     raise StoreError(f"not a scriba database: {path}")
                 conn.rollback()
-            unknown = heads - known_revisions()
-            if unknown:
-                raise StoreError(f"{path} was written by a newer scriba (schema {', '.join(sorted(unknown))}); "
-                                 "upgrade scriba to open it")
-            if heads != {head_revision()}:
-                upgrade(engine)
+            if heads != {HEAD}:  # (at HEAD: up to date, and no need to load Alembic at all)
+                unknown = heads - known_revisions()
+                if unknown:
+                    raise StoreError(f"{path} was written by a newer scriba (schema {', '.join(sorted(unknown))}); "
+                                     "upgrade scriba to open it")
+                if heads != {head_revision()}:
+                    upgrade(engine)
     except BaseException:
         engine.dispose()
         raise

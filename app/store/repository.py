@@ -19,6 +19,7 @@ import dataclasses
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -27,6 +28,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from app.document import Document, NodeRecord
+from app.document.nodes import paused_gc
 from app.store import db
 from app.store.errors import ConflictError, DocumentNotFound, StoreError
 from app.store.models import ChangeRow, DocumentRow, NodeRow, RevisionRow, utcnow
@@ -35,8 +37,12 @@ AUTHORS = frozenset({"writer", "model", "external", "import"})
 OPERATIONS = frozenset({"edit", "expand", "rewrite", "summarise", "continue", "outline", "restore", "move",
                         "insert", "delete", "import"})
 _CHUNK = 500  # ids per IN (…) clause
-_STATE_COLUMNS = (RevisionRow.id, RevisionRow.node_id, RevisionRow.kind, RevisionRow.parent_node_id, RevisionRow.order,
-                  RevisionRow.level, RevisionRow.text, RevisionRow.tail, RevisionRow.deleted)
+_REVISIONS = RevisionRow.__table__
+_NODES = NodeRow.__table__
+_CHANGES = ChangeRow.__table__
+_CHANGE_FIELDS = tuple(col.key for col in ChangeRow.__mapper__.column_attrs)
+_REVISION_COLUMNS = ("change_id", "node_id", "parent_revision_id", "effect", "kind", "parent_node_id", "order",
+                     "level", "text", "tail", "deleted")
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,15 @@ class RevisionInfo:
 def _record(r: Any) -> NodeRecord:
     return NodeRecord(id=r.node_id, kind=r.kind, parent_id=r.parent_node_id, order=r.order, level=r.level,
                       text=r.text, tail=r.tail)
+
+
+def _document(rows: list[Any]) -> Document:
+    """The tree of the live nodes among state rows (`Store._state_rows`); siblings in (order key, node
+    id) order, as `_preorder` puts them."""
+    live = [(nid, kind, parent, order, level, text, tail)
+            for _, nid, kind, parent, order, level, text, tail, deleted in rows if not deleted]
+    live.sort(key=itemgetter(3, 0))
+    return Document.from_rows(live)
 
 
 def _content(r: NodeRecord) -> tuple:
@@ -217,14 +232,23 @@ class Store:
             raise DocumentNotFound(f"no document {doc_id} in {self.path}")
         return row
 
+    @staticmethod
+    def _state_rows(s: Session, doc_id: str, upto: int | None = None) -> list[Any]:
+        """Each node's latest revision (deleted ones included), at or before revision `upto`: one query
+        (per node of the document, its newest revision id from the (node_id, id) index), plain Core rows
+        (no ORM objects: a document has tens of thousands of nodes)."""
+        r, n, r2 = _REVISIONS.c, _NODES.c, _REVISIONS.alias("r2").c
+        newest = select(func.max(r2.id)).where(r2.node_id == n.id)
+        if upto is not None:
+            newest = newest.where(r2.id <= upto)
+        stmt = (select(r.id, r.node_id, r.kind, r.parent_node_id, r.order, r.level, r.text, r.tail, r.deleted)
+                .select_from(_NODES.join(_REVISIONS, r.id == newest.correlate(_NODES).scalar_subquery()))
+                .where(n.document_id == doc_id).order_by(r.id))
+        return s.connection().execute(stmt).all()
+
     def _latest(self, s: Session, doc_id: str, upto: int | None = None) -> dict[str, Any]:
         """Each node's latest revision (deleted ones included), at or before revision `upto`."""
-        sub = (select(func.max(RevisionRow.id)).join(NodeRow, NodeRow.id == RevisionRow.node_id)
-               .where(NodeRow.document_id == doc_id).group_by(RevisionRow.node_id))
-        if upto is not None:
-            sub = sub.where(RevisionRow.id <= upto)
-        rows = s.execute(select(*_STATE_COLUMNS).where(RevisionRow.id.in_(sub.scalar_subquery())))
-        return {r.node_id: r for r in rows}
+        return {r.node_id: r for r in self._state_rows(s, doc_id, upto)}
 
     @staticmethod
     def _live(latest: dict[str, Any]) -> dict[str, NodeRecord]:
@@ -262,26 +286,36 @@ class Store:
         now = utcnow()
         fresh = [nid for effect, nid, _ in diff if nid not in latest]
         for i in range(0, len(fresh), _CHUNK):
-            taken = s.scalars(select(NodeRow.id).where(NodeRow.id.in_(fresh[i:i + _CHUNK]))).first()
+            taken = s.connection().execute(select(_NODES.c.id).where(_NODES.c.id.in_(fresh[i:i + _CHUNK]))
+                                           ).scalar()
             if taken is not None:
                 raise StoreError(f"refused: node id {taken} already belongs to another document")
-        c = ChangeRow(document_id=doc_id, created_at=now, **change)
-        s.add(c)
-        s.flush()
-        kinds = {nid: rec.kind for _, nid, rec in diff}
+        # Core executemany throughout (no ORM units of work, no RETURNING: SQLite cannot promise the
+        # order of RETURNING rows, so SQLAlchemy would fall back to one INSERT per row).
+        conn = s.connection()
+        change_id = conn.execute(insert(_CHANGES).values(document_id=doc_id, created_at=now, **change)
+                                 ).inserted_primary_key[0]
         if fresh:
-            s.execute(insert(NodeRow), [{"id": nid, "document_id": doc_id, "kind": kinds[nid], "created_at": now}
-                                        for nid in fresh])
-        rows = [{"change_id": c.id, "node_id": nid, "parent_revision_id": latest[nid].id if nid in latest else None,
-                 "effect": effect, "kind": rec.kind, "parent_node_id": rec.parent_id, "order": rec.order,
-                 "level": rec.level, "text": rec.text, "tail": rec.tail, "deleted": effect == "delete"}
+            kinds = {nid: rec.kind for _, nid, rec in diff}
+            stamp = _stored(conn, _NODES.c.created_at, now)
+            _insert_many(conn, _NODES, ("id", "document_id", "kind", "created_at"),
+                         [(nid, doc_id, kinds[nid], stamp) for nid in fresh])
+        rows = [(change_id, nid, latest[nid].id if nid in latest else None, effect, rec.kind, rec.parent_id,
+                 rec.order, rec.level, rec.text, rec.tail, effect == "delete")
                 for effect, nid, rec in diff]
-        table = RevisionRow.__table__
-        ids = s.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()
+        _insert_many(conn, _REVISIONS, _REVISION_COLUMNS, rows)
         if not infos:
             return []
-        change_view = SimpleNamespace(**{col.key: getattr(c, col.key) for col in ChangeRow.__mapper__.column_attrs})
-        return [self._revision_info(SimpleNamespace(id=rid, **row), change_view) for rid, row in zip(ids, rows)]
+        # AUTOINCREMENT ids only grow, and executemany inserts in order: by id is the order of `rows`.
+        ids = conn.execute(select(_REVISIONS.c.id).where(_REVISIONS.c.change_id == change_id)
+                           .order_by(_REVISIONS.c.id)).scalars().all()
+        if len(ids) != len(rows):
+            raise StoreError(f"database error in {self.path}: change {change_id} has {len(ids)} revisions, "
+                             f"not {len(rows)}")
+        change_view = SimpleNamespace(**{key: change.get(key) for key in _CHANGE_FIELDS})
+        change_view.id, change_view.document_id, change_view.created_at = change_id, doc_id, now
+        return [self._revision_info(SimpleNamespace(id=rid, **dict(zip(_REVISION_COLUMNS, row))), change_view)
+                for rid, row in zip(ids, rows)]
 
     @staticmethod
     def _change(author: str, operation: str, **fields: Any) -> dict[str, Any]:
@@ -326,6 +360,20 @@ class Store:
         """Store `text` as a new document (author "import"). If a document was already imported from the
         same (resolved) `path`: unchanged text returns it as it is; changed text is recorded on it as one
         change by author "external" (the nodes that still match keep their ids)."""
+        return self._import(text, path, title)[0]
+
+    def import_current(self, text: str, path: str | None = None,
+                       title: str | None = None) -> tuple[DocInfo, Document, int]:
+        """`import_document`, then what `current` gives for it: (info, document, revision). A fresh import
+        hands back the tree it has just parsed and stored instead of reading it back."""
+        info, doc = self._import(text, path, title)
+        if doc is None:  # re-imported: merged into the stored document
+            doc, revision = self.current(info.id)
+            return info, doc, revision
+        return info, doc, info.revision
+
+    def _import(self, text: str, path: str | None, title: str | None) -> tuple[DocInfo, Document | None]:
+        """(info, the stored tree) for a new document; (info, None) for a re-import."""
         resolved = str(Path(path).expanduser().resolve()) if path else None
         doc: Document | None = None
         for _ in range(5):
@@ -335,10 +383,10 @@ class Store:
                 except DocumentNotFound:
                     found = None
                 if found is not None and found.path == resolved:
-                    return self._reimport(found, text)
+                    return self._reimport(found, text), None
             if doc is None:
                 doc = Document.from_markdown(text)  # parsed outside the write lock
-            records = _by_id(doc.records())
+            records = _by_id(doc.records())  # in document order: parents before children
             with self._write() as s:
                 if resolved and s.scalars(select(DocumentRow.id).where(DocumentRow.path == resolved)).first():
                     continue  # imported by someone else meanwhile: treat as a re-import
@@ -347,8 +395,8 @@ class Store:
                 s.add(row)
                 s.flush()
                 self._write_diff(s, row.id, {}, {}, records, self._change("import", "import"),
-                                 order=[r.id for r in _preorder(records)], infos=False)
-                return self._info(s, row)
+                                 order=list(records), infos=False)
+                return self._info(s, row), doc
         raise StoreError(f"could not import {path}: the store kept changing")
 
     def _reimport(self, info: DocInfo, text: str) -> DocInfo:
@@ -371,19 +419,21 @@ class Store:
 
     def current(self, doc_id: str) -> tuple[Document, int]:
         """The latest state of the document, and its revision id (pass it back as `base_revision`)."""
-        with self._read() as s:
-            self._doc_row(s, doc_id)
-            latest = self._latest(s, doc_id)
-        return Document.from_records(_preorder(self._live(latest))), max(r.id for r in latest.values())
+        with paused_gc():
+            with self._read() as s:
+                self._doc_row(s, doc_id)
+                rows = self._state_rows(s, doc_id)
+            return _document(rows), max(r.id for r in rows)
 
     def at(self, doc_id: str, revision_id: int) -> Document:
         """The whole document as it was right after revision `revision_id` (a global revision id)."""
-        with self._read() as s:
-            self._doc_row(s, doc_id)
-            live = self._live(self._latest(s, doc_id, upto=int(revision_id)))
-        if not live:
-            raise StoreError(f"document {doc_id[:8]} did not exist yet at revision {revision_id}")
-        return Document.from_records(_preorder(live))
+        with paused_gc():
+            with self._read() as s:
+                self._doc_row(s, doc_id)
+                rows = self._state_rows(s, doc_id, upto=int(revision_id))
+            if not any(not r.deleted for r in rows):
+                raise StoreError(f"document {doc_id[:8]} did not exist yet at revision {revision_id}")
+            return _document(rows)
 
     def resolve_node(self, doc_id: str, key: str) -> str:
         """A node id of this document from its id or a unique prefix of it."""
@@ -493,6 +543,25 @@ class Store:
             change = self._change(author, "restore", level=level, params=params)
             return self._write_diff(s, doc_id, latest, current, target, change,
                                     order=[r.id for r in _preorder(target)])
+
+
+def _stored(conn: Any, column: Any, value: Any) -> Any:
+    """`value` as `column`'s type binds it on this connection (e.g. a datetime as SQLite's text form)."""
+    process = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    return process(value) if process is not None else value
+
+
+def _insert_many(conn: Any, table: Any, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """One plain INSERT run over `rows` (tuples in `columns` order) by pysqlite's executemany, in order.
+    The values must be in stored form already (str, int, bool and None are; a datetime is not: see
+    `_stored`): SQLAlchemy's per-row parameter processing costs more than SQLite's inserts themselves
+    when a document has tens of thousands of nodes."""
+    if not rows:
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    names = ", ".join(quote(c) for c in columns)
+    marks = ", ".join("?" * len(columns))
+    conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})", rows)
 
 
 def _is_file(key: str) -> bool:

@@ -141,6 +141,8 @@ class ScribaApp(FilesMixin, EditingMixin, GenerationMixin, App):
         self.schedule_side_refresh()
 
     def on_outline_tree_node_chosen(self, message: OutlineTree.NodeChosen) -> None:
+        if message.node_id is not None and (self.doc is None or message.node_id not in self.doc):
+            return  # chosen in the outline of a tree that has been replaced since (e.g. the file's, on opening)
         if message.node_id != self.selected_id:
             self.select_node(message.node_id)
 

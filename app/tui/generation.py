@@ -125,7 +125,7 @@ class GenerationMixin:
         params = {"n": s["n"], "temperature": s["temperature"], "top_p": s["top_p"],
                   "seed": s["seed"] if seed is None else seed,
                   "max_bytes": min(prompt.max_bytes, s["max_bytes"] or prompt.max_bytes)}
-        request = GenerationRequest(prompt.data, stop=prompt.stop, **params)
+        request = GenerationRequest(prompt.data, stop=prompt.stop, stop_after=prompt.stop_after, **params)
         if self.generation is not None:
             self.generation.cancel.set()
         gen = Generation(task.action.value, node_id, task, instruction, params)

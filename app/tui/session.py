@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.document import Document, InputRefused, decode
+from app.document.nodes import paused_gc
 from app.sync import atomic_write, content_hash
 
 log = logging.getLogger("scriba.tui")
@@ -78,7 +79,13 @@ class Session:
     @classmethod
     def open(cls, path: str | Path, db_path: str | Path | None = None) -> "Session":
         """Open `path` (imported on first open, resumed from the store afterwards; an edit made to the
-        file since is merged in as an `external` revision). Raises InputRefused for a file it won't take."""
+        file since is merged in as an `external` revision). Raises InputRefused for a file it won't take.
+        No cyclic garbage collection meanwhile: all it allocates is the document (see `paused_gc`)."""
+        with paused_gc():
+            return cls._open(path, db_path)
+
+    @classmethod
+    def _open(cls, path: str | Path, db_path: str | Path | None = None) -> "Session":
         path = Path(path).expanduser().resolve()
         text = read_document_file(path)
         session = cls(path=path, doc=None, disk_hash=content_hash(text))
@@ -94,6 +101,7 @@ class Session:
             session.store = session.doc_id = session.revision = None
         if session.doc_id is None:
             session.doc = Document.from_markdown(text)
+        session.doc.to_markdown()  # lay it out here (cached), not on the UI thread
         return session
 
     def _open_store(self, text: str, db_path) -> None:
@@ -117,10 +125,9 @@ class Session:
                 self.notes.append(f"kept the changes to {self.path.name} not saved last time (ctrl+s saves them)")
                 return
             self.notes.append(f"{self.path.name} changed outside scriba; merged as an external revision")
-        info = self.store.import_document(text, path=str(self.path))
+        info, self.doc, self.revision = self.store.import_current(text, path=str(self.path))
         self.remember_disk(content_hash(text))
         self.doc_id = info.id
-        self.doc, self.revision = self.store.current(info.id)
 
     # -- the tree and the store ------------------------------------------------------------------
 

@@ -87,17 +87,18 @@ def ssd_sequential(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Te
 
 def ssd_step(state: Tensor, x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor,
              D: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """One position. state (b, h, p, n) fp32; x (b, h, p); dt (b, h); B, C (b, g, n)."""
-    h, g = x.shape[1], B.shape[1]
-    B = B.float().repeat_interleave(h // g, dim=1)
-    C = C.float().repeat_interleave(h // g, dim=1)
+    """One position. state (b, h, p, n) fp32; x (b, h, p); dt (b, h); B, C (b, g, n).
+    Heads are viewed as (g, h/g) so B and C broadcast over their group without being copied."""
+    b, h, p, n = state.shape
+    g = B.shape[1]
     dt, x = dt.float(), x.float()
-    decay = torch.exp(dt * A.float())  # (b, h)
-    state = state * decay[..., None, None] + (dt[..., None] * x)[..., None] * B[:, :, None, :]
-    y = torch.einsum("bhpn,bhn->bhp", state, C)
+    decay = torch.exp(dt * A.float()).view(b, g, h // g, 1, 1)
+    dtx = (dt[..., None] * x).view(b, g, h // g, p, 1)
+    new = torch.addcmul(state.view(b, g, h // g, p, n) * decay, dtx, B.float()[:, :, None, None, :])
+    y = (new @ C.float()[:, :, None, :, None]).view(b, h, p)
     if D is not None:
         y = y + x * D.float()[:, None]
-    return y, state
+    return y, new.view(b, h, p, n)
 
 
 def rmsnorm_gated(x: Tensor, z: Tensor | None, weight: Tensor, eps: float, group_size: int) -> Tensor:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from app.tui.formatting import diff, word_diff
 from app.tui.widgets.candidates import printable
 from app.tui.widgets.inspect_view import BOUNDARY, char_byte_starts, render_inspection
-from app.tui.widgets.outline import block_icon, preview
+from app.document import Document
+from app.tui.widgets.outline import block_icon, first_expanded, preview
 from app.tui.widgets.preview import WHOLE_LIMIT, window
 
 
@@ -48,3 +49,15 @@ def test_preview_window_of_a_long_document():
     text, start = window(md, md.index("line 20000\n"))
     assert "line 20000\n" in text and start > 0 and md[start - 1] == "\n" and len(text) < 50_000
     assert window("short\n", 3) == ("short\n", 0)
+
+
+def test_a_new_outline_opens_whole_heading_levels_that_fit():
+    doc = Document.from_markdown("# A\n\n## B\n\nOne.\n\n### C\n\nTwo.\n\n## D\n\nThree.\n\n# E\n")
+    a, e = doc.root.children
+    b, d = a.children
+    c = b.children[1]
+    # lines: A E (2) + B D (2) + B's paragraph, C, D's paragraph (3) + C's paragraph (1)
+    assert first_expanded(doc, budget=100) == first_expanded(doc, budget=8) == {a.id, b.id, c.id, d.id, e.id}
+    assert first_expanded(doc, budget=7) == {a.id, e.id, b.id, d.id}
+    assert first_expanded(doc, budget=6) == first_expanded(doc, budget=4) == {a.id, e.id}
+    assert first_expanded(doc, budget=3) == set()  # all of a level or none of it

@@ -1,8 +1,9 @@
 """The document as a collapsible tree: headings, paragraphs, sentences and opaque blocks.
 
 Labels are a kind icon and a one-line preview; each kind has its own colour (component classes,
-styled in app.tcss from the theme). Sentences are added when their paragraph is first expanded, so
-a long document opens quickly.
+styled in app.tcss from the theme). A node's children are added to the tree when it is first expanded
+(or when a node under it is selected), so a long document opens quickly: a new document opens with its
+heading levels expanded as far as the outline stays under FIRST_LINES lines (a short one: all of them).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 PREVIEW_CHARS = 48
+FIRST_LINES = 600  # a new document opens with as many heading levels expanded as fit in this many lines
 
 
 def block_icon(text: str) -> str:
@@ -55,11 +57,28 @@ def node_label(node) -> Text:
     return Text.assemble((node_icon(node) + " ", "bold"), preview(body or "(empty)"))
 
 
+def first_expanded(doc, budget: int | None = None) -> set[str]:
+    """The headings to show expanded when `doc` is first shown: level by level of the tree (all of a
+    level or none of it), as long as the outline stays within `budget` lines (FIRST_LINES)."""
+    budget = FIRST_LINES if budget is None else budget
+    out: set[str] = set()
+    lines = len(doc.root.children)
+    level = [n for n in doc.root.children if str(n.kind) == "heading"]
+    while level:
+        more = sum(len(n.children) for n in level)
+        if lines + more > budget:
+            break
+        lines += more
+        out.update(n.id for n in level)
+        level = [c for n in level for c in n.children if str(c.kind) == "heading"]
+    return out
+
+
 @dataclass
 class OutlineItem:
     node_id: str
     kind: str
-    filled: bool = True  # False: a paragraph whose sentences are not added yet
+    filled: bool = True  # False: a node whose children are not added to the tree yet
 
 
 class OutlineTree(Tree[OutlineItem]):
@@ -96,6 +115,7 @@ class OutlineTree(Tree[OutlineItem]):
         self.guide_depth = 2
         self.auto_expand = False
         self._by_id: dict[str, TreeNode[OutlineItem]] = {}
+        self._expanded: set[str] = set()  # what to show expanded (at the last load) of nodes not added yet
         self._doc = None
 
     # -- building ----------------------------------------------------------------------------------
@@ -103,38 +123,37 @@ class OutlineTree(Tree[OutlineItem]):
     def load(self, doc, select: str | None = None) -> None:
         """Show `doc`, keeping which nodes were expanded, and put the cursor on `select` if given."""
         expanded = {tid for tid, tn in self._by_id.items() if tn.is_expanded}
-        first = not any(i in doc for i in self._by_id)  # a new document (or new ids): headings open
+        expanded |= {i for i in self._expanded if i not in self._by_id}  # under nodes not added yet
+        if not any(i in doc for i in self._by_id):  # a new document (or new ids): headings open
+            expanded = first_expanded(doc)
+        self._expanded = expanded
         self._doc = doc
         self.clear()
         self._by_id = {}
-        self._add_children(self.root, doc.root, expanded, first)
+        self._add_children(self.root, doc.root, expanded)
         self.root.expand()
         if select is not None:
             self.select_id(select)
 
-    def _add_children(self, parent: TreeNode, node, expanded: set[str], first: bool) -> None:
+    def _add_children(self, parent: TreeNode, node, expanded: set[str]) -> None:
+        """Add `node`'s children under `parent`; the children of those in `expanded` too (recursively),
+        the others' when they are first expanded."""
         for child in node.children:
-            kind = str(child.kind)
             has_children = bool(child.children)
-            item = OutlineItem(child.id, kind, filled=kind != "paragraph")
-            tn = parent.add(node_label(child), item, allow_expand=has_children,
-                            expand=(kind == "heading" and first) or child.id in expanded)
+            item = OutlineItem(child.id, str(child.kind), filled=not has_children)
+            tn = parent.add(node_label(child), item, allow_expand=has_children, expand=child.id in expanded)
             self._by_id[child.id] = tn
-            if kind == "paragraph":
-                if child.id in expanded:
-                    self._fill(tn, child)
-            elif has_children:
-                self._add_children(tn, child, expanded, first)
+            if has_children and child.id in expanded:
+                self._fill(tn, child, expanded)
 
-    def _fill(self, tn: TreeNode[OutlineItem], paragraph) -> None:
-        for sentence in paragraph.children:
-            self._by_id[sentence.id] = tn.add_leaf(node_label(sentence), OutlineItem(sentence.id, "sentence"))
+    def _fill(self, tn: TreeNode[OutlineItem], node, expanded: set[str] = frozenset()) -> None:
         tn.data.filled = True
+        self._add_children(tn, node, expanded)
 
     def _on_tree_node_expanded(self, event: Tree.NodeExpanded) -> None:
         item = event.node.data
         if item is not None and not item.filled and self._doc is not None and item.node_id in self._doc:
-            self._fill(event.node, self._doc.node(item.node_id))
+            self._fill(event.node, self._doc.node(item.node_id), self._expanded)
 
     def relabel(self, doc, node_ids) -> None:
         """Refresh the labels of these nodes (after an edit that kept the tree's shape)."""
@@ -154,13 +173,7 @@ class OutlineTree(Tree[OutlineItem]):
     def select_id(self, node_id: str) -> bool:
         tn = self._by_id.get(node_id)
         if tn is None and self._doc is not None and node_id in self._doc:
-            parent = self._doc.node(node_id).parent  # a sentence of a paragraph not filled yet
-            if parent is not None and parent.id in self._by_id:
-                holder = self._by_id[parent.id]
-                if not holder.data.filled:
-                    self._fill(holder, parent)
-                holder.expand()
-                tn = self._by_id.get(node_id)
+            tn = self._reveal(self._doc.node(node_id))
         if tn is None:
             return False
         ancestor = tn.parent
@@ -171,9 +184,29 @@ class OutlineTree(Tree[OutlineItem]):
         self.move_cursor(tn)
         return True
 
+    def _reveal(self, node) -> TreeNode[OutlineItem] | None:
+        """Add the tree nodes down to `node` (under an ancestor not expanded yet); None if it has none."""
+        path = []
+        while node is not None and node.id not in self._by_id:
+            path.append(node)
+            node = node.parent
+        if node is None:
+            return None
+        for child in reversed(path):
+            holder = self._by_id[node.id]
+            if not holder.data.filled:
+                self._fill(holder, node, self._expanded)
+            holder.expand()
+            if child.id not in self._by_id:  # not a child of `node` any more: the tree is stale
+                return None
+            node = child
+        return self._by_id[node.id]
+
     def _on_tree_node_highlighted(self, event: Tree.NodeHighlighted) -> None:
         event.stop()
         item = event.node.data
+        if item is not None and self._by_id.get(item.node_id) is not event.node:
+            return  # a node of the tree before the last `load`
         self.post_message(self.NodeChosen(item.node_id if item else None))
 
     def action_open_node(self) -> None:

@@ -1,0 +1,71 @@
+"""Weight-only int8 quantisation of a saved model, so the bundled model ships small (DESIGN: ≤ 20 MB).
+
+Each 2-D weight (linear layers, embedding) is stored as int8 with one fp16 scale per output row
+(absmax / 127); everything else stays fp16. Loading dequantises to fp32, so the arithmetic — and every
+code path — is the same as for a float checkpoint; only the rounding of the weights differs.
+
+    python -m engine.quant SRC_MODEL_DIR DST_MODEL_DIR     # re-save a model directory as int8
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+from torch import Tensor
+
+SCALE_SUFFIX = ".qscale"
+MIN_NUMEL = 4096  # small matrices are not worth a scale row
+
+
+def quantize(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
+    out: dict[str, Tensor] = {}
+    for name, t in tensors.items():
+        if t.is_floating_point() and t.dim() == 2 and t.numel() >= MIN_NUMEL:
+            w = t.float()
+            scale = (w.abs().amax(dim=1, keepdim=True) / 127.0).clamp_min(1e-8).half()
+            out[name] = torch.round(w / scale.float()).clamp(-127, 127).to(torch.int8)
+            out[name + SCALE_SUFFIX] = scale
+        else:
+            out[name] = t.half() if t.is_floating_point() else t
+    return out
+
+
+def dequantize(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Inverse of `quantize` (up to rounding); float tensors come back as fp32. A no-op on float files."""
+    out: dict[str, Tensor] = {}
+    for name, t in tensors.items():
+        if name.endswith(SCALE_SUFFIX):
+            continue
+        scale = tensors.get(name + SCALE_SUFFIX)
+        if scale is not None:
+            out[name] = t.float() * scale.float()
+        else:
+            out[name] = t.float() if t.is_floating_point() else t
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2:
+        print("usage: python -m engine.quant SRC_MODEL_DIR DST_MODEL_DIR", file=sys.stderr)
+        return 2
+    import json
+    from pathlib import Path
+
+    from engine.model import HNetLM, ModelLoadError
+
+    try:
+        model = HNetLM.load(argv[0])
+    except ModelLoadError as exc:
+        print(f"engine.quant: {exc}", file=sys.stderr)
+        return 1
+    cfg = json.loads((Path(argv[0]) / "config.json").read_text())
+    dst = model.save(argv[1], dtype="int8", extra=cfg.get("training"))
+    size = (dst / "model.safetensors").stat().st_size
+    print(f"{dst}: int8 weights, {size / 1e6:.1f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
