@@ -62,6 +62,10 @@ class PrefixCache:
             return self.entries[k][:2]
         return None
 
+    def clear(self) -> None:
+        self.entries.clear()
+        self.used = 0
+
     def put(self, prefix: bytes, logits: Tensor, state: LMState) -> None:
         k = self.key(prefix)
         if k in self.entries:

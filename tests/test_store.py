@@ -152,6 +152,11 @@ def test_import_current_is_the_state_current_reads_back(store, doc_id, tmp_path)
     again, merged, merged_rev = store.import_current(changed, path=path)  # a re-import: merged, read back
     assert again.id == info.id and merged_rev > rev and merged.to_markdown() == changed
     assert merged.records() == store.current(info.id)[0].records()
+    parsed = Document.from_markdown(TEXT)  # the caller's tree: stored as it is, ids and all
+    info3, same, _ = store.import_current(TEXT, doc=parsed)
+    assert same is parsed and store.current(info3.id)[0].records() == parsed.records()
+    with pytest.raises(ValueError):
+        store.import_current(changed, doc=parsed)
 
 
 def test_at_rebuilds_every_earlier_state(store, doc_id):

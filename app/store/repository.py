@@ -362,20 +362,23 @@ class Store:
         change by author "external" (the nodes that still match keep their ids)."""
         return self._import(text, path, title)[0]
 
-    def import_current(self, text: str, path: str | None = None,
-                       title: str | None = None) -> tuple[DocInfo, Document, int]:
-        """`import_document`, then what `current` gives for it: (info, document, revision). A fresh import
-        hands back the tree it has just parsed and stored instead of reading it back."""
-        info, doc = self._import(text, path, title)
-        if doc is None:  # re-imported: merged into the stored document
-            doc, revision = self.current(info.id)
-            return info, doc, revision
-        return info, doc, info.revision
+    def import_current(self, text: str, path: str | None = None, title: str | None = None, *,
+                       doc: Document | None = None) -> tuple[DocInfo, Document, int]:
+        """`import_document`, then what `current` gives for it: (info, document, revision). A new document
+        is not read back: the tree it was parsed into is handed back (`doc`, if given: `text` parsed
+        already, stored as it is, ids and all)."""
+        if doc is not None and doc.to_markdown() != text:
+            raise ValueError("import_current: doc is not the text parsed")
+        info, stored = self._import(text, path, title, doc)
+        if stored is None:  # re-imported: merged into the stored document
+            stored, revision = self.current(info.id)
+            return info, stored, revision
+        return info, stored, info.revision
 
-    def _import(self, text: str, path: str | None, title: str | None) -> tuple[DocInfo, Document | None]:
+    def _import(self, text: str, path: str | None, title: str | None,
+                doc: Document | None = None) -> tuple[DocInfo, Document | None]:
         """(info, the stored tree) for a new document; (info, None) for a re-import."""
         resolved = str(Path(path).expanduser().resolve()) if path else None
-        doc: Document | None = None
         for _ in range(5):
             if resolved:
                 try:

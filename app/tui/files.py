@@ -31,9 +31,12 @@ class FilesMixin:
     def _open_worker(self) -> None:
         started = time.perf_counter()
         try:
+            preview = None
             if not self.path.exists() or self.path.stat().st_size < QUICK_PREVIEW_BYTES:
-                self.post_message(DocumentOpened(Session.preview_of(self.path), time.perf_counter() - started))
-            session = Session.open(self.path, self.db_path)
+                preview = Session.preview_of(self.path)
+                self.post_message(DocumentOpened(preview, time.perf_counter() - started))
+            # the preview's tree (read-only while provisional) is imported as it is: parsed once, same ids
+            session = Session.open(self.path, self.db_path, parsed=preview.doc if preview is not None else None)
         except InputRefused as exc:
             self.post_message(DocumentOpenFailed(str(exc)))
             return

@@ -32,6 +32,7 @@ class Generation:
     running: bool = True
     texts: list[str] = field(default_factory=list)  # finished (what accepting one inserts)
     raw: list = field(default_factory=list)  # the engine's candidates, as it returned them
+    latest: list = field(default_factory=list)  # the last streamed candidates (while running)
 
 
 class GenerationMixin:
@@ -159,6 +160,7 @@ class GenerationMixin:
 
     def on_generation_update(self, message: GenerationUpdate) -> None:
         if message.generation is self.generation and self.generation.running:
+            self.generation.latest = message.candidates
             self.candidates.update_candidates(message.candidates, message.speed)
             self.status.speed = message.speed
 
@@ -191,9 +193,19 @@ class GenerationMixin:
 
     def action_accept_candidate(self, index: int) -> None:
         gen = self.generation
+        if gen is not None and gen.running:
+            # a candidate that has finished can be taken while the others are still being written
+            latest = gen.latest
+            if not (0 <= index < len(latest)) or latest[index].finish == "running":
+                self.notify(f"candidate {index + 1} is still being written (esc stops all)", severity="warning")
+                return
+            from engine.tasks import finish
+
+            gen.cancel.set()
+            gen.running = False
+            gen.texts = [finish(gen.task, c.text) for c in latest]
+            self.status.activity = ""
         if gen is None or not gen.texts:
-            if gen is not None and gen.running:
-                self.notify("still generating (esc stops it; then accept)", severity="warning")
             return
         if not 0 <= index < len(gen.texts):
             return

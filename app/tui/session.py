@@ -77,22 +77,27 @@ class Session:
         return self.path.name
 
     @classmethod
-    def open(cls, path: str | Path, db_path: str | Path | None = None) -> "Session":
+    def open(cls, path: str | Path, db_path: str | Path | None = None,
+             parsed: Document | None = None) -> "Session":
         """Open `path` (imported on first open, resumed from the store afterwards; an edit made to the
         file since is merged in as an `external` revision). Raises InputRefused for a file it won't take.
-        No cyclic garbage collection meanwhile: all it allocates is the document (see `paused_gc`)."""
+        `parsed`: the file already parsed (the provisional view's document): imported as it is, not parsed
+        again, if the file still reads the same. No cyclic garbage collection meanwhile: all it allocates
+        is the document (see `paused_gc`)."""
         with paused_gc():
-            return cls._open(path, db_path)
+            return cls._open(path, db_path, parsed)
 
     @classmethod
-    def _open(cls, path: str | Path, db_path: str | Path | None = None) -> "Session":
+    def _open(cls, path: str | Path, db_path: str | Path | None, parsed: Document | None) -> "Session":
         path = Path(path).expanduser().resolve()
         text = read_document_file(path)
+        if parsed is not None and parsed.to_markdown() != text:  # the file changed meanwhile
+            parsed = None
         session = cls(path=path, doc=None, disk_hash=content_hash(text))
         if not path.exists():
             session.notes.append(f"new file {path.name}: it is written on the first save")
         try:
-            session._open_store(text, db_path)
+            session._open_store(text, db_path, parsed)
         except Exception as exc:  # noqa: BLE001 - StoreError, or anything else: work on the file alone
             session.store_error = f"history is off: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
             session.notes.append(session.store_error)
@@ -100,11 +105,11 @@ class Session:
                 session.store.close()
             session.store = session.doc_id = session.revision = None
         if session.doc_id is None:
-            session.doc = Document.from_markdown(text)
+            session.doc = parsed or Document.from_markdown(text)
         session.doc.to_markdown()  # lay it out here (cached), not on the UI thread
         return session
 
-    def _open_store(self, text: str, db_path) -> None:
+    def _open_store(self, text: str, db_path, parsed: Document | None = None) -> None:
         """Resume the document from the store (merging an edit made to the file since as an `external`
         revision), or import it on first open."""
         from app.store import DocumentNotFound, Store, default_db_path
@@ -125,7 +130,7 @@ class Session:
                 self.notes.append(f"kept the changes to {self.path.name} not saved last time (ctrl+s saves them)")
                 return
             self.notes.append(f"{self.path.name} changed outside scriba; merged as an external revision")
-        info, self.doc, self.revision = self.store.import_current(text, path=str(self.path))
+        info, self.doc, self.revision = self.store.import_current(text, path=str(self.path), doc=parsed)
         self.remember_disk(content_hash(text))
         self.doc_id = info.id
 

@@ -34,43 +34,46 @@ def ssd_scan(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_size:
 
     x: (b, l, h, p)  dt: (b, l, h) (already softplus'ed)  A: (h,)  B, C: (b, l, g, n)
     initial_state: (b, h, p, n) or None.  Returns y (b, l, h, p) and the final state (b, h, p, n).
-    Computes in float32 whatever the input dtype.
+    Computes in float32 whatever the input dtype. Heads are viewed as (g, r = h/g): the r heads of a
+    group share B and C, so C B^T is formed once per group, not once per head.
     """
     b, l, h, p = x.shape
     g, n = B.shape[2], B.shape[3]
+    r = h // g
     in_dtype = x.dtype
     x, dt, A, B, C = (t.float() for t in (x, dt, A, B, C))
-    B = B.repeat_interleave(h // g, dim=2)  # (b, l, h, n): heads share their group's B and C
-    C = C.repeat_interleave(h // g, dim=2)
     pad = (-l) % chunk_size
     if pad:  # dt = 0 on padding: no decay, no input, so the final state is unaffected
         x, B, C = (F.pad(t, (0, 0, 0, 0, 0, pad)) for t in (x, B, C))
         dt = F.pad(dt, (0, 0, 0, pad))
     c, T = (l + pad) // chunk_size, chunk_size
-    X = (x * dt[..., None]).reshape(b, c, T, h, p)
-    B, C = B.reshape(b, c, T, h, n), C.reshape(b, c, T, h, n)
-    A_dt = (dt * A).reshape(b, c, T, h).permute(0, 3, 1, 2)  # (b, h, c, T)
+    X = (x * dt[..., None]).reshape(b, c, T, g, r, p)
+    B, C = B.reshape(b, c, T, g, n), C.reshape(b, c, T, g, n)
+    A_dt = (dt * A).reshape(b, c, T, g, r).permute(0, 1, 3, 4, 2)  # (b, c, g, r, T)
     A_cum = torch.cumsum(A_dt, dim=-1)
 
     # 1. within each chunk: y = (C B^T ∘ decay) X
-    L = torch.exp(segsum(A_dt))  # (b, h, c, T, T)
-    y_diag = torch.einsum("bclhn,bcshn,bhcls,bcshp->bclhp", C, B, L, X)
+    CB = torch.einsum("bclgn,bcsgn->bcgls", C, B)[:, :, :, None]  # (b, c, g, 1, T, T)
+    M = CB * torch.exp(segsum(A_dt))  # (b, c, g, r, T, T)
+    y_diag = M @ X.permute(0, 1, 3, 4, 2, 5)  # (b, c, g, r, T, p)
     # 2. each chunk's contribution to the state at its end
-    decay_to_end = torch.exp(A_cum[..., -1:] - A_cum)
-    states = torch.einsum("bclhn,bhcl,bclhp->bchpn", B, decay_to_end, X)
+    decay_to_end = torch.exp(A_cum[..., -1:] - A_cum)  # (b, c, g, r, T)
+    Xd = X.permute(0, 1, 3, 4, 5, 2) * decay_to_end[..., None, :]  # (b, c, g, r, p, T)
+    states = Xd @ B.permute(0, 1, 3, 2, 4)[:, :, :, None]  # (b, c, g, r, p, n)
     # 3. carry states across chunks
     if initial_state is None:
         initial_state = torch.zeros(b, h, p, n, device=x.device)
-    states = torch.cat([initial_state.float()[:, None], states], dim=1)
-    chunk_decay = torch.exp(segsum(F.pad(A_cum[..., -1], (1, 0))))  # (b, h, c+1, c+1)
-    states = torch.einsum("bhzc,bchpn->bzhpn", chunk_decay, states)
+    states = torch.cat([initial_state.float().reshape(b, 1, g, r, p, n), states], dim=1)  # (b, c+1, g, r, p, n)
+    chunk_decay = torch.exp(segsum(F.pad(A_cum[..., -1].permute(0, 2, 3, 1), (1, 0))))  # (b, g, r, c+1, c+1)
+    states = torch.einsum("bgrzc,bcgrpn->bzgrpn", chunk_decay, states)
     states, final_state = states[:, :-1], states[:, -1]
     # 4. the carried-in state's contribution to each position
-    y_off = torch.einsum("bclhn,bchpn,bhcl->bclhp", C, states, torch.exp(A_cum))
-    y = (y_diag + y_off).reshape(b, c * T, h, p)[:, :l]
+    y_off = (C.permute(0, 1, 3, 2, 4)[:, :, :, None] @ states.transpose(-1, -2))  # (b, c, g, r, T, p)
+    y_off = y_off * torch.exp(A_cum)[..., None]
+    y = (y_diag + y_off).permute(0, 1, 4, 2, 3, 5).reshape(b, c * T, h, p)[:, :l]
     if D is not None:
         y = y + x[:, :l] * D.float()[:, None]
-    return y.to(in_dtype), final_state
+    return y.to(in_dtype), final_state.reshape(b, h, p, n)
 
 
 def ssd_sequential(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None = None,

@@ -49,3 +49,21 @@ def test_session_without_a_store_still_edits_and_saves(essay, tmp_path):
     assert session.unrecorded
     session.save()
     assert "## Done\n" in essay.read_text()
+
+
+def test_session_imports_the_tree_already_parsed_for_the_preview(essay, tmp_path):
+    preview = Session.preview_of(essay)
+    session = Session.open(essay, tmp_path / "db", parsed=preview.doc)
+    try:
+        assert session.doc is preview.doc and not session.provisional  # parsed once: the same tree, same ids
+        stored, revision = session.store.current(session.doc_id)
+        assert stored.records() == preview.doc.records() and revision == session.revision
+    finally:
+        session.close()
+    stale = Session.preview_of(essay)
+    essay.write_text(essay.read_text() + "\nA line added meanwhile.\n")
+    session = Session.open(essay, tmp_path / "db2", parsed=stale.doc)  # the file changed: parsed again
+    try:
+        assert session.doc is not stale.doc and session.doc.to_markdown() == essay.read_text()
+    finally:
+        session.close()
