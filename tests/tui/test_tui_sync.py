@@ -62,10 +62,16 @@ async def test_conflict_with_unsaved_editor_text_asks(make_app, essay):
         node = await select(pilot, "Finishing", "heading")
         await pilot.press("enter", "end", *" mine")  # typing, not yet recorded
         external_edit(essay, "## Finishing", "## Finishing theirs")
-        await wait_for(pilot, lambda: isinstance(app.screen, Choice) and app.screen.query("#mine"), what="the question")
+        await wait_for(pilot, lambda: isinstance(app.screen, Choice) and laid_out(app.screen), what="the question")
         await pilot.click("#mine")
         await wait_for(pilot, lambda: app.doc.node(node.id).text == "## Finishing mine", what="my version")
         assert not app.status.saved  # the file still has theirs
+
+
+def laid_out(screen) -> bool:
+    """Both answers are on screen with a size (a click before layout lands nowhere)."""
+    buttons = [screen.query("#mine"), screen.query("#theirs")]
+    return all(b and b.first().region.width > 0 for b in buttons)
 
 
 async def test_conflict_take_theirs(make_app, essay):
@@ -75,7 +81,7 @@ async def test_conflict_take_theirs(make_app, essay):
         node = await select(pilot, "Finishing", "heading")
         await pilot.press("enter", "end", *" mine")
         external_edit(essay, "## Finishing", "## Finishing theirs")
-        await wait_for(pilot, lambda: isinstance(app.screen, Choice) and app.screen.query("#mine"), what="the question")
+        await wait_for(pilot, lambda: isinstance(app.screen, Choice) and laid_out(app.screen), what="the question")
         await pilot.click("#theirs")
         await wait_for(pilot, lambda: app.doc.node(node.id).text == "## Finishing theirs", what="their version")
         assert app.editor.text == "## Finishing theirs"
