@@ -55,7 +55,7 @@ ACTION_LEVELS: dict[Action, tuple[str, ...]] = {
 }
 
 # Generation length limits per level (bytes); callers may override.
-MAX_BYTES = {"sentence": 600, "paragraph": 2048, "heading": 200, "section": 6144, "document": 3072}
+MAX_BYTES = {"sentence": 600, "paragraph": 2048, "heading": 200, "section": 2048, "document": 3072}  # a few paragraphs; ~20 s on a 2-core CPU
 CONTINUE_MAX_BYTES = 1024
 
 # Default context budgets for inference prompts (bytes). Training uses budgets up to its seq_len.
