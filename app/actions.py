@@ -21,11 +21,10 @@ No torch here: the engine is imported by cmd_generate only.
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
+from app.sync import atomic_write
 from engine.tasks import PREFIX_BUDGET, SUFFIX_BUDGET, Action, Task, align, fit
 
 ACTIONS = tuple(a.value for a in Action)
@@ -287,19 +286,6 @@ def resolve_node(doc, key: str | None) -> str | None:
     raise ActionRefused(f"node {key!r} is {'ambiguous' if hits else 'not in this document'} (see `scriba tree`)")
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _fail(msg: str, code: int = 1) -> int:
     print(f"scriba generate: {msg}", file=sys.stderr)
     return code
@@ -387,7 +373,7 @@ def cmd_generate(args) -> int:
             revisions = store.commit(doc_id, new_doc, author="model", operation=action.value, level=task.level,
                                      instruction=get("instruction"), model=engine.info().model, params=params,
                                      candidates=texts, chosen=pick, base_revision=rev)
-            _write_atomic(path, store.current(doc_id)[0].to_markdown())
+            atomic_write(path, store.current(doc_id)[0].to_markdown())
             applied = {"pick": pick, "revisions": [r.id for r in revisions], "changed_nodes": changed}
 
         if get("json"):

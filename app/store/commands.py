@@ -10,11 +10,11 @@ import functools
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from app.store.db import default_db_path
+from app.sync import atomic_write
 from app.store.errors import StoreError
 
 
@@ -86,20 +86,6 @@ def cmd_import(db: str | Path | None, file: str | Path) -> int:
     return 0
 
 
-def _write_atomic(out: Path, text: str) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @_pipe_safe
 def cmd_export(db: str | Path | None, doc_key: str, out: str | Path | None = None, at: int | None = None) -> int:
     """Print the document (or write it to OUT atomically), as it is now or as it was at revision AT."""
@@ -114,7 +100,7 @@ def cmd_export(db: str | Path | None, doc_key: str, out: str | Path | None = Non
         return _fail(str(exc))
     if out:
         try:
-            _write_atomic(Path(out).expanduser(), text)
+            atomic_write(Path(out).expanduser(), text)
         except OSError as exc:
             return _fail(f"cannot write {out}: {exc.strerror or exc}")
     else:

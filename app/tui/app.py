@@ -123,9 +123,7 @@ class ScribaApp(FilesMixin, EditingMixin, GenerationMixin, App):
 
     def select_node(self, node_id: str | None) -> None:
         """Make `node_id` the node being worked on: editor, preview, history follow it."""
-        pending = self.editor.take_pending()
-        if pending is not None:
-            self.record_edit(*pending)
+        self.record_pending_edit()
         doc = self.doc
         if node_id is not None and (doc is None or node_id not in doc):
             node_id = None

@@ -19,6 +19,13 @@ class EditingMixin:
     def on_node_editor_edit_ready(self, message: NodeEditor.EditReady) -> None:
         self.record_edit(message.node_id, message.text)
 
+    def record_pending_edit(self) -> None:
+        """Record what the writer typed in the editor and has not yet recorded (before anything else
+        changes the document: a selection, an action, a save)."""
+        pending = self.editor.take_pending()
+        if pending is not None:
+            self.record_edit(*pending)
+
     def record_edit(self, node_id: str, text: str) -> None:
         """Put the writer's `text` for `node_id` into the tree and record it (author "writer")."""
         doc = self.doc
@@ -87,9 +94,7 @@ class EditingMixin:
         if self.doc is None or self.selected_id is None:
             self.notify("select a node first", severity="warning")
             return
-        pending = self.editor.take_pending()
-        if pending is not None:
-            self.record_edit(*pending)
+        self.record_pending_edit()
         try:
             focus = edit(self.doc, self.doc.node(self.selected_id))
         except (InputRefused, KeyError, ValueError) as exc:
@@ -188,9 +193,7 @@ class EditingMixin:
         if not self.ready_to_change() or self.session.store is None:
             self.notify("no revision store: history is off", severity="error")
             return
-        pending = self.editor.take_pending()
-        if pending is not None:
-            self.record_edit(*pending)
+        self.record_pending_edit()
         try:
             revisions = self.session.restore(revision_id, node_id)
         except Exception as exc:  # noqa: BLE001 - StoreError: one line, keep running
@@ -205,9 +208,7 @@ class EditingMixin:
         if not self.ready_to_change() or self.session.store is None:
             self.notify("no revision store: history is off", severity="error")
             return
-        pending = self.editor.take_pending()
-        if pending is not None:
-            self.record_edit(*pending)
+        self.record_pending_edit()
 
         def done(revision: int | None) -> None:
             if revision is not None:

@@ -161,9 +161,7 @@ class FilesMixin:
     def save_now(self) -> bool:
         if self.session is None:
             return False
-        pending = self.editor.take_pending()
-        if pending is not None:
-            self.record_edit(*pending)
+        self.record_pending_edit()
         text = self.session.markdown
         if self.watcher is not None:
             self.watcher.remember(text)  # before writing: the event of our own save must be known
@@ -201,9 +199,7 @@ class FilesMixin:
         if self.generation is not None:
             self.generation.cancel.set()
         if self.session is not None:
-            pending = self.editor.take_pending()
-            if pending is not None:
-                self.record_edit(*pending)
+            self.record_pending_edit()
             if self.autosave and not self.session.saved:
                 self.save_now()
         self.stop_watching()

@@ -112,9 +112,7 @@ class GenerationMixin:
         from engine.api import GenerationRequest
         from engine.tasks import build_prompt
 
-        pending = self.editor.take_pending()
-        if pending is not None:
-            self.record_edit(*pending)
+        self.record_pending_edit()
         node_id = node_id if node_id is not None else (None if action == "outline" else self.selected_id)
         try:
             task = make_task(self.doc, node_id, action, instruction)
