@@ -25,159 +25,9 @@ import sys
 from pathlib import Path
 
 from app.sync import atomic_write
-from engine.tasks import PREFIX_BUDGET, SUFFIX_BUDGET, Action, Task, align, fit
+from engine.actions import ActionRefused, aligned as _aligned, apply_candidate, changed_nodes, make_task  # noqa: F401
+from engine.tasks import Action
 
-ACTIONS = tuple(a.value for a in Action)
-
-
-class ActionRefused(ValueError):
-    """This action cannot be applied to that node (one-line message)."""
-
-
-# ---------------------------------------------------------------------------------------- tasks
-def _section_heading(doc, node_id: str):
-    """The node itself when it is a heading, else the nearest heading before it (its section's heading)."""
-    node = doc.node(node_id)
-    if str(node.kind) == "heading":
-        return node
-    last = None
-    for n in doc.walk():
-        if n.id == node_id:
-            break
-        if str(n.kind) == "heading":
-            last = n
-    if last is None:
-        raise ActionRefused("this node is not in a section (there is no heading before it)")
-    return last
-
-
-def _aligned(doc, md: str, node_id: str, part: str = "node") -> tuple[int, int]:
-    s, e = doc.span(node_id, part)
-    return align(md, s, e)
-
-
-def make_task(doc, node_id: str | None, action: str | Action, instruction: str | None = None, *,
-              prefix_budget: int = PREFIX_BUDGET, suffix_budget: int = SUFFIX_BUDGET) -> Task:
-    """The Task for `action` on node `node_id` of `doc` (trimmed to the byte budgets, heading path kept)."""
-    action = Action(action)
-    md = doc.to_markdown()
-    instruction = instruction or None
-    if action == Action.OUTLINE:
-        heads = [n.text.strip() for n in doc.walk() if str(n.kind) == "heading"]
-        premise = instruction if instruction is not None else _title(doc)
-        task = Task(action, "document", "".join(h + "\n" for h in heads), "", instruction=premise)
-        return fit(task, prefix_budget, suffix_budget)
-    if node_id is None:
-        if action != Action.CONTINUE:
-            raise ActionRefused(f"{action.value} needs a node")
-        task = Task(action, "paragraph", _block_end(md), "")
-        return fit(task, prefix_budget, suffix_budget)
-    node = doc.node(node_id)
-    kind = str(node.kind)
-    if action == Action.REWRITE and kind == "heading":
-        action = Action.SUMMARISE
-    if action == Action.REWRITE:
-        if kind not in ("sentence", "paragraph"):
-            raise ActionRefused(f"cannot rewrite a {kind} node (sentences, paragraphs and headings only)")
-        s, e = _aligned(doc, md, node_id)
-        task = Task(action, kind, md[:s], md[e:], old=md[s:e] if instruction else None, instruction=instruction)
-    elif action == Action.SUMMARISE:
-        head = _section_heading(doc, node_id)
-        s, e = _aligned(doc, md, head.id)
-        task = Task(action, "heading", md[:s], md[e:], old=md[s:e] if instruction else None,
-                    instruction=instruction, heading_level=head.level)
-    elif action == Action.EXPAND:
-        head = _section_heading(doc, node_id)
-        hs, he = _aligned(doc, md, head.id)
-        bs, be = doc.span(head.id, "body")
-        s, e = align(md, max(bs, he), be)
-        if s < e:
-            prefix, suffix = md[:s], md[e:]
-        else:  # an empty section: the body goes after the heading line and a blank line
-            rest = md[he:].lstrip("\n")
-            prefix, suffix = md[:he] + "\n\n", ("\n\n" + rest) if rest else "\n"
-        task = Task(action, "section", prefix, suffix, old=md[s:e] if (instruction and s < e) else None,
-                    instruction=instruction, heading_level=head.level)
-    elif action == Action.CONTINUE:
-        s, e = _aligned(doc, md, node_id)
-        if kind == "sentence":
-            task = Task(action, "paragraph", md[:e], "")
-        else:
-            task = Task(action, "paragraph", md[:e] + "\n\n", "")
-    else:  # pragma: no cover
-        raise AssertionError(action)
-    return fit(task, prefix_budget, suffix_budget)
-
-
-def _title(doc) -> str:
-    for n in doc.walk():
-        if str(n.kind) == "heading":
-            return n.text.lstrip("#").strip()
-    return ""
-
-
-def _block_end(md: str) -> str:
-    """The document as a prefix for a new paragraph at its end."""
-    body = md.rstrip()
-    return body + "\n\n" if body else ""
-
-
-# ---------------------------------------------------------------------------------------- applying
-def _fingerprint(doc) -> dict[str, tuple]:
-    return {r.id: (r.kind, r.parent_id, r.order, r.level, r.text, r.tail) for r in doc.records()}
-
-
-def changed_nodes(before, after) -> list[str]:
-    """Ids of nodes inserted, deleted or changed (text, tail, place, kind) between two documents."""
-    a, b = _fingerprint(before), _fingerprint(after)
-    return [i for i in b if a.get(i) != b[i]] + [i for i in a if i not in b]
-
-
-def apply_candidate(doc, node_id: str | None, action: str | Action, text: str, *, with_changes: bool = False):
-    """A new Document with the action's span replaced by `text` (a finished candidate: engine.tasks.finish).
-    `doc` itself is not changed. with_changes=True returns (Document, ids of the nodes that changed)."""
-    from app.document import Document
-
-    action = Action(action)
-    new = Document.from_records(doc.records())
-    md = doc.to_markdown()
-    if action == Action.OUTLINE:
-        lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
-        if lines:
-            head = md.rstrip("\n")
-            new.merge_markdown((head + "\n\n" if head.strip() else "") + "\n\n".join(lines) + "\n")
-    elif node_id is None and action == Action.CONTINUE:
-        new.merge_markdown(_block_end(md) + text.strip() + "\n")
-    else:
-        node = doc.node(node_id)
-        kind = str(node.kind)
-        if action == Action.REWRITE and kind == "heading":
-            action = Action.SUMMARISE
-        if not text.strip() and action != Action.EXPAND:
-            raise ActionRefused("the candidate is empty")
-        if action == Action.REWRITE:
-            if kind not in ("sentence", "paragraph"):
-                raise ActionRefused(f"cannot rewrite a {kind} node")
-            new.set_text(node_id, text)
-        elif action == Action.SUMMARISE:
-            head = _section_heading(doc, node_id)
-            line = text.strip().split("\n")[0]
-            if not line.startswith("#"):
-                line = "#" * head.level + " " + line
-            new.set_text(head.id, line)
-        elif action == Action.EXPAND:
-            head = _section_heading(doc, node_id)
-            new.replace_section_body(head.id, text)
-        elif action == Action.CONTINUE:
-            s, e = _aligned(doc, md, node_id)
-            if kind == "sentence":
-                new_md = md[:e] + text + md[e:]
-            else:
-                new_md = md[:e] + "\n\n" + text.strip() + md[e:]
-            new.merge_markdown(new_md)
-    if with_changes:
-        return new, changed_nodes(doc, new)
-    return new
 
 
 # ---------------------------------------------------------------------------------------- history -> training pairs
@@ -190,7 +40,7 @@ def history_pairs(db: str | Path, authors: tuple[str, ...] = ("writer", "model")
     summarise or expand) as (document before, the span aligned to the node it changed, the new text).
     Read-only; returns engine.data.HistoryPair objects."""
     from app.store.repository import Store
-    from engine.data import HistoryPair
+    from engine.protocol import HistoryPair
 
     pairs: list[HistoryPair] = []
     with Store(Path(db).expanduser()) as store:
@@ -229,7 +79,7 @@ def write_history_jsonl(db: str | Path, out: str | Path) -> int:
 
 
 def _pair(doc_id, before, after, rev):
-    from engine.data import HistoryPair
+    from engine.protocol import HistoryPair
 
     b, a = before.to_markdown(), after.to_markdown()
     if a == b:
@@ -295,7 +145,7 @@ def cmd_generate(args) -> int:
     """`scriba generate FILE --action A [--node N] [--n K] [--seed S] [--json] [--apply [--pick I]] ...`:
     candidates for one node, as the TUI would offer them; --apply records the chosen one as a revision
     (author "model") and writes the file."""
-    from app.document import Document, InputRefused
+    from engine.document import Document, InputRefused
 
     get = lambda name, default=None: getattr(args, name, default)  # noqa: E731
     path = Path(args.file).expanduser()

@@ -146,7 +146,7 @@ def _dispatch(args) -> int:
             return commands.cmd_history(args.db, args.doc, args.node, args.json)
         return commands.cmd_tree(args.db, args.doc)
     if cmd == "check-roundtrip":
-        from app.document import check_roundtrip_command
+        from engine.document import check_roundtrip_command
 
         return check_roundtrip_command(args.paths)
     if cmd == "generate":

@@ -10,11 +10,10 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol, runtime_checkable
 
-from engine.generate import Candidate, GenerationRequest
+from engine.protocol import (Candidate, Engine, EngineInfo, EngineUnavailable, GenerationRequest,
+                             Inspection)
 
 log = logging.getLogger("scriba.engine")
 
@@ -22,42 +21,6 @@ BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "assets" / "model"
 
 __all__ = ["Candidate", "GenerationRequest", "EngineInfo", "Inspection", "Engine", "EngineUnavailable",
            "InProcessEngine", "load_engine", "BUNDLED_MODEL"]
-
-
-class EngineUnavailable(RuntimeError):
-    """The engine cannot run as asked (no model files, no GPU, no kernels). One-line message."""
-
-
-@dataclass
-class EngineInfo:
-    model: str
-    backend: str
-    device: str
-    params: int
-    config: dict = field(default_factory=dict)
-
-    def summary(self) -> str:
-        return f"{self.model} ({self.params / 1e6:.1f}M) · {self.backend} · {self.device}"
-
-
-@dataclass
-class Inspection:
-    text: str
-    entropy: list[float]  # per byte of text: entropy (bits) of the model's distribution for that byte
-    surprisal: list[float]  # per byte: -log2 p(actual byte)
-    boundaries: list[list[int]]  # per stage: byte offsets where a chunk begins
-
-
-@runtime_checkable
-class Engine(Protocol):
-    def generate(self, request: GenerationRequest, on_update: Callable[[list[Candidate]], None] | None = None,
-                 cancel: threading.Event | None = None) -> list[Candidate]: ...
-
-    def score(self, text: str) -> float: ...
-
-    def inspect(self, text: str) -> Inspection: ...
-
-    def info(self) -> EngineInfo: ...
 
 
 class InProcessEngine:

@@ -243,7 +243,7 @@ def run_model_bench(model_dir: str, device: str | None = None, backend: str = "a
     """How fast a trained model writes, end to end through the Engine (sampling and UTF-8 masking
     included): prefill of a `context`-byte document, then decoding for 1 and 3 candidates."""
     from engine.api import load_engine
-    from engine.generate import GenerationRequest
+    from engine.protocol import GenerationRequest
     from engine.tasks import Action, Task, build_prompt
 
     engine = load_engine(model_dir, backend=backend, device=device)

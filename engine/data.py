@@ -42,6 +42,7 @@ from typing import Iterable, Iterator
 
 from engine import tasks
 from engine.bytes import BOS, EOS
+from engine.protocol import HistoryPair
 from engine.tasks import Action, Task
 
 log = logging.getLogger("scriba.data")
@@ -67,27 +68,6 @@ class SourceDoc:
     source: str
     title: str
     text: str
-
-
-@dataclass
-class HistoryPair:
-    """One accepted change from the writer's history: `before[start:end]` became `after`."""
-
-    doc_id: str
-    before: str  # the whole document (Markdown) before the change
-    start: int  # span in `before` (str offsets), aligned to a node
-    end: int
-    after: str  # the text that replaced the span (the accepted candidate or the writer's edit)
-    action: str  # tasks.Action value
-    level: str
-    heading_level: int = 0
-    instruction: str | None = None
-    author: str = "writer"
-
-    def task(self) -> Task:
-        old = self.before[self.start:self.end] if self.instruction else None
-        return Task(Action(self.action), self.level, self.before[:self.start], self.before[self.end:], old=old,
-                    instruction=self.instruction, heading_level=self.heading_level)
 
 
 def read_history_jsonl(path: str | Path) -> list[HistoryPair]:

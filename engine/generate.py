@@ -17,29 +17,10 @@ from torch import Tensor
 
 from engine.bytes import BOS, CONTROL_BYTES, EOS, Utf8State
 from engine.model import HNetLM, LMState
+from engine.protocol import Candidate, GenerationRequest
 from engine.state import tree_bytes, tree_map
 
 SEGMENT = 1024  # prefill in fixed segments: states at segment ends are what the cache keeps
-
-
-@dataclass
-class GenerationRequest:
-    prompt: bytes  # the full context (engine.tasks builds it), BOS included
-    stop: list[bytes] = field(default_factory=lambda: [bytes([EOS])])  # stop at any of these (not kept)
-    stop_after: list[bytes] = field(default_factory=list)  # stop once the text ends with any of these (kept)
-    max_bytes: int = 512
-    n: int = 3
-    temperature: float = 0.8
-    top_p: float = 0.95
-    seed: int | None = None
-
-
-@dataclass
-class Candidate:
-    text: str
-    finish: str = "running"  # "stop" | "length" | "cancelled" | "running"
-    nbytes: int = 0
-    logprob: float = 0.0  # natural log, summed over the bytes written
 
 
 class PrefixCache:

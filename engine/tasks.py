@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from engine.document.segment import split_sentences
 from engine.bytes import BOS, CONTROL_BYTES, EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, INSTRUCTION, OLD, TASK
 
 
@@ -282,7 +283,7 @@ def finish(task: Task, generated: str) -> str:
     level = task.level
     if level == "sentence":
         text = _BLOCK_MARKER.sub("", " ".join(text.split()).strip())
-        sentences = [s.strip() for s in split_sentences(text) if s.strip()]
+        sentences = [s for s, _ in split_sentences(text) if s.strip()]
         return sentences[0] if sentences else ""
     if level == "paragraph":
         text = " ".join(text.split())
@@ -314,39 +315,6 @@ def finish(task: Task, generated: str) -> str:
                 lines.append(m.group(1) + " " + " ".join(m.group(2).split()))
         return "\n".join(lines)
     raise AssertionError(level)
-
-
-# ---------------------------------------------------------------------------------------- sentences
-_FALLBACK_SPLIT = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
-_sentencex = None
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences of one paragraph (each keeps the whitespace after it; ''.join() == text). Uses
-    sentencex; where it is not installed (the GPU training image) a simple punctuation rule."""
-    global _sentencex
-    if _sentencex is None:
-        try:
-            import sentencex
-
-            _sentencex = sentencex
-        except ImportError:  # pragma: no cover - depends on the machine
-            import logging
-
-            logging.getLogger("scriba.engine").warning(
-                "sentencex is not installed: sentences are split by a simple punctuation rule instead")
-            _sentencex = False
-    if _sentencex:
-        parts = list(_sentencex.segment("en", text))
-        if "".join(parts) == text:
-            return parts
-    out, pos = [], 0
-    for m in _FALLBACK_SPLIT.finditer(text):
-        out.append(text[pos:m.end()])
-        pos = m.end()
-    if pos < len(text):
-        out.append(text[pos:])
-    return out
 
 
 # ---------------------------------------------------------------------------------------- spans and budgets

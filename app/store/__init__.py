@@ -17,7 +17,7 @@ __all__ = ["ConflictError", "DocInfo", "DocumentNotFound", "RevisionInfo", "Stor
 
 
 def __getattr__(name: str):
-    # Store & co. import app.document (markdown-it, sentencex); load them only when asked for.
+    # Store & co. import engine.document (markdown-it, sentencex); load them only when asked for.
     if name in ("Store", "DocInfo", "RevisionInfo"):
         from app.store import repository
 

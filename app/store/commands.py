@@ -53,7 +53,7 @@ def _short(text: str, width: int = 60) -> str:
 def cmd_import(db: str | Path | None, file: str | Path) -> int:
     """Import FILE. Again with the same path: unchanged → the existing document; changed → an `external`
     revision of it."""
-    from app.document import Document, InputRefused
+    from engine.document import Document, InputRefused
 
     path = Path(file).expanduser()
     try:

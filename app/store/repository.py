@@ -27,8 +27,8 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from app.document import Document, NodeRecord
-from app.document.nodes import paused_gc
+from engine.document import Document, NodeRecord
+from engine.document.nodes import paused_gc
 from app.store import db
 from app.store.errors import ConflictError, DocumentNotFound, StoreError
 from app.store.models import ChangeRow, DocumentRow, NodeRow, RevisionRow, utcnow

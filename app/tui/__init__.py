@@ -11,7 +11,7 @@ def run_app(path: str | None, db_path=None, model_dir=None, backend: str = "auto
             *, autosave: bool = True) -> int:
     """Open `path` (default: the writer's copy of the demo document) in the editor. Returns the exit
     code: 0, or 1 when the file is refused (binary, not UTF-8, a folder), with a one-line message."""
-    from app.document import InputRefused
+    from engine.document import InputRefused
     from app.tui.session import demo_copy, read_document_file
 
     try:

@@ -3,7 +3,7 @@ edits (insert, move, delete), and the history: the panel, restore, time travel."
 
 from __future__ import annotations
 
-from app.document import InputRefused
+from engine.document import InputRefused
 from app.tui.screens.dialogs import Choice
 from app.tui.screens.time_travel import TimeTravelScreen
 from app.tui.widgets.editor import NodeEditor

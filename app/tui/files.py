@@ -8,7 +8,7 @@ import time
 
 from textual import work
 
-from app.document import Document, InputRefused
+from engine.document import Document, InputRefused
 from app.sync import FileWatcher, content_hash
 from app.tui.messages import DocumentOpened, DocumentOpenFailed, FileChangedOnDisk, FileDeleted
 from app.tui.screens.dialogs import Choice, TextPrompt

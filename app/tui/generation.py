@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 
 from app.actions import ActionRefused, apply_candidate, make_task
-from app.document import InputRefused
+from engine.document import InputRefused
 from app.tui.messages import (EngineFailed, EngineLoaded, GenerationDone, GenerationFailed, GenerationUpdate,
                               InspectionReady)
 from app.tui.screens.dialogs import TextPrompt

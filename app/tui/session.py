@@ -14,8 +14,8 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.document import Document, InputRefused, decode
-from app.document.nodes import paused_gc
+from engine.document import Document, InputRefused, decode
+from engine.document.nodes import paused_gc
 from app.sync import atomic_write, content_hash
 
 log = logging.getLogger("scriba.tui")

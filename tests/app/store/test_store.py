@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.document import Document
+from engine.document import Document
 from app.store import ConflictError, DocumentNotFound, Store, StoreError, default_db_path
 
 TEXT = """# Field notes

@@ -10,7 +10,7 @@ pytest.importorskip("engine.model")
 
 from engine.train import TrainConfig, load_run_config, lr_factor, main, param_groups  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 DOC = """# A Small Book
 
@@ -160,7 +160,7 @@ def test_scriba_train_command_passes_options_through(tmp_path, corpus):
 def test_from_history_jsonl(tmp_path, corpus):
     from dataclasses import asdict
 
-    from engine.data import HistoryPair, read_history_jsonl
+    from engine.protocol import HistoryPair, read_history_jsonl
 
     before = "# T\n\nThe cat sat. It purred.\n"
     pair = HistoryPair("d", before, 5, 17, "A cat sat down.", "rewrite", "sentence", instruction="longer")

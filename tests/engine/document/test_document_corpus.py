@@ -1,6 +1,6 @@
 """Round trip on Markdown we did not write: a seeded sample of the corpus (30 documents per source),
 the corpus sample.md, and Markdown files shipped in the installed packages. The full corpus check is
-`scriba check-roundtrip` (app.document.roundtrip.check_corpus_roundtrip)."""
+`scriba check-roundtrip` (engine.document.roundtrip.check_corpus_roundtrip)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from app.document import Document, check_corpus_roundtrip
-from app.document.roundtrip import check_one
+from engine.document import Document, check_corpus_roundtrip
+from engine.document.roundtrip import check_one
 from test_document import assert_consistent
 
 PER_SOURCE = 30

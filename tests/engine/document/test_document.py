@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from app.document import Document, InputRefused, Kind, NodeRecord
-from app.document.keys import key_between, keys_between, repair_keys
+from engine.document import Document, InputRefused, Kind, NodeRecord
+from engine.document.keys import key_between, keys_between, repair_keys
 
 DOC = """# Title
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from app.document import Document
+from engine.document import Document
 from app.store import Store
 from app.store.db import HEAD, head_revision, known_revisions, make_engine, upgrade
 from app.store.models import Base

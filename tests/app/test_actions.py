@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-pytest.importorskip("app.document")
+pytest.importorskip("engine.document")
 
 from app.actions import (ActionRefused, apply_candidate, changed_nodes, cmd_generate, history_pairs,  # noqa: E402
                          make_task, resolve_node)
-from app.document import Document  # noqa: E402
+from engine.document import Document  # noqa: E402
 from engine.data import scan, sentence_spans  # noqa: E402
 from engine.tasks import Action, Task, build_prompt, finish, fit, parse  # noqa: E402
 

@@ -9,7 +9,7 @@ import pytest
 
 from app.cli import main
 from engine.api import BUNDLED_MODEL
-from engine.tasks import split_sentences
+from engine.document import split_sentences
 
 pytestmark = pytest.mark.skipif(not (BUNDLED_MODEL / "model.safetensors").is_file(),
                                 reason="no bundled model in assets/model")
@@ -58,7 +58,7 @@ def _generate(capsys, doc_path, action, node=None, n=2, max_bytes=160):
 
 
 def _node(doc_path, kind, startswith):
-    from app.document import Document  # the node index `scriba generate --node` takes, in tree order
+    from engine.document import Document  # the node index `scriba generate --node` takes, in tree order
 
     doc = Document.from_markdown(doc_path.read_text())
     records = [r for r in doc.records() if r.parent_id is not None]
@@ -69,7 +69,7 @@ def test_rewrite_sentence_is_one_sentence(capsys, doc_path):
     texts = _generate(capsys, doc_path, "rewrite", _node(doc_path, "sentence", "When they are"))
     assert any(texts)
     for t in filter(None, texts):
-        assert "\n" not in t and len([s for s in split_sentences(t) if s.strip()]) == 1
+        assert "\n" not in t and len([s for s, _ in split_sentences(t) if s.strip()]) == 1
 
 
 def test_summarise_writes_one_heading_line_of_the_same_level(capsys, doc_path):

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.document import Document, InputRefused, Kind
+from engine.document import Document, InputRefused, Kind
 from test_document import assert_consistent
 
 SCALE = float(os.environ.get("SCRIBA_PROPERTY_SCALE", "1"))  # e.g. 20 for a long local hunt

@@ -13,7 +13,7 @@ __all__ = ["Change", "Document", "InputRefused", "Kind", "Node", "NodeRecord", "
 
 
 def check_corpus_roundtrip(paths) -> tuple[int, list[str]]:
-    """Round-trip every document under `paths` (see `app.document.roundtrip`): (count, failures)."""
+    """Round-trip every document under `paths` (see `engine.document.roundtrip`): (count, failures)."""
     from .roundtrip import check_corpus_roundtrip as check
 
     return check(paths)

@@ -2,7 +2,7 @@
 
 `check_corpus_roundtrip(paths)` imports every document and compares `to_markdown()` (and the
 records → document → Markdown path) with the input, byte for byte. `scriba check-roundtrip` calls it;
-`python -m app.document.roundtrip [PATH…]` does the same on its own.
+`python -m engine.document.roundtrip [PATH…]` does the same on its own.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def check_roundtrip_command(paths: list[str] | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app.document.roundtrip",
+    parser = argparse.ArgumentParser(prog="python -m engine.document.roundtrip",
                                      description="check that Markdown import/export is exact")
     parser.add_argument("paths", nargs="*", help="files or folders (default: the shared corpus)")
     return check_roundtrip_command(parser.parse_args(argv).paths)

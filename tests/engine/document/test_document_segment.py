@@ -1,4 +1,4 @@
-"""Sentence segmentation: sentencex plus the repair rules in app/document/segment.py."""
+"""Sentence segmentation: sentencex plus the repair rules in engine/document/segment.py."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.document import Document, split_sentences
+from engine.document import Document, split_sentences
 
 CASES = {
     "abbreviations": ("He met Dr. Smith at 5 p.m. in the U.S. yesterday. Then he left.",

@@ -1,0 +1,270 @@
+"""Writing actions: THE registry, and each action's span rule and apply rule on the document tree.
+
+An action is one `WritingAction` entry in `ACTIONS`. Everything that lists actions derives from it:
+the TUI's keys, the command palette, the candidates hint, `scriba generate --action`, the store's
+operations and the training mixture's example kinds. The span rule says which bytes of the document's
+Markdown the middle replaces, for a node of the tree; the editor (through `make_task`) and training
+(engine.data, which picks a node and calls the same rule) both cut spans with it, so the model trains
+on exactly the spans the editor asks for. The byte layout of the prompt is engine.tasks'.
+
+The spans (DESIGN.md, "Writing actions as bytes"):
+  rewrite    a sentence or a paragraph (a heading is rewritten as summarise)
+  summarise  the heading line of the section the node is in (the node itself when it is a heading)
+  expand     the body of that section
+  continue   new text right after the node: after a sentence it goes on in the same paragraph; after a
+             paragraph, heading or block it is a new paragraph (no node: after the document)
+  outline    heading lines only, from a premise (the instruction) and the headings there are already
+The old text goes into the prompt only with an instruction (a rewrite "as asked"); without one, the
+span is simply filled in again from its context, exactly as in training. No torch here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from engine.document import Document
+from engine.tasks import PREFIX_BUDGET, SUFFIX_BUDGET, Action, Task, align, fit
+
+
+class ActionRefused(ValueError):
+    """This action cannot be applied to that node (one-line message)."""
+
+
+@dataclass(frozen=True)
+class Span:
+    """What an action's middle replaces: `markdown[start:end]` (aligned: no surrounding whitespace), with
+    the whole prefix and suffix the prompt is cut from (they differ from markdown[:start] / [end:] only
+    where the span is new text, e.g. the body of an empty section or a continuation)."""
+
+    level: str  # engine.tasks.LEVELS
+    start: int
+    end: int
+    prefix: str
+    suffix: str
+    heading_level: int = 0
+    node_id: str | None = None  # the node the span is aligned to (a heading for summarise and expand)
+
+
+@dataclass(frozen=True)
+class WritingAction:
+    """One writing action, everything the layers above need to know about it."""
+
+    name: str  # the command name (CLI --action, TUI action, palette); most are the byte tag's action
+    action: Action  # the byte tag (engine.tasks) and the store's operation
+    key: str  # the outline key
+    title: str  # the command palette's and the footer's title
+    help: str  # one line: what it does
+    node_kinds: tuple[str, ...]  # kinds of node it applies to; () = the whole document (no node needed)
+    instruction: str  # "never" | "optional" | "required": whether it takes / asks the writer for an instruction
+    prompt: tuple[str, str] = ("", "")  # (title, placeholder) of the instruction dialog
+    example_kinds: tuple[str, ...] = ()  # the training mixture's kinds that cut this action's spans
+    span: Callable[[Document, str | None], Span] | None = None  # set below, by `_rule`
+    apply: Callable[[Document, str | None, str], None] | None = None
+
+    @property
+    def needs_node(self) -> bool:
+        return bool(self.node_kinds) and self.name != "continue"
+
+
+# ---------------------------------------------------------------------------------------- span rules
+def section_heading(doc: Document, node_id: str):
+    """The node itself when it is a heading, else the nearest heading before it (its section's heading)."""
+    node = doc.node(node_id)
+    if str(node.kind) == "heading":
+        return node
+    last = None
+    for n in doc.walk():
+        if n.id == node_id:
+            break
+        if str(n.kind) == "heading":
+            last = n
+    if last is None:
+        raise ActionRefused("this node is not in a section (there is no heading before it)")
+    return last
+
+
+def aligned(doc: Document, md: str, node_id: str, part: str = "node") -> tuple[int, int]:
+    s, e = doc.span(node_id, part)
+    return align(md, s, e)
+
+
+def _block_end(md: str) -> str:
+    """The document as a prefix for a new paragraph at its end."""
+    body = md.rstrip()
+    return body + "\n\n" if body else ""
+
+
+def rewrite_span(doc: Document, node_id: str | None) -> Span:
+    kind = str(doc.node(node_id).kind)
+    if kind == "heading":
+        return summarise_span(doc, node_id)
+    if kind not in ("sentence", "paragraph"):
+        raise ActionRefused(f"cannot rewrite a {kind} node (sentences, paragraphs and headings only)")
+    md = doc.to_markdown()
+    s, e = aligned(doc, md, node_id)
+    return Span(kind, s, e, md[:s], md[e:], node_id=node_id)
+
+
+def summarise_span(doc: Document, node_id: str | None) -> Span:
+    head = section_heading(doc, node_id)
+    md = doc.to_markdown()
+    s, e = aligned(doc, md, head.id)
+    return Span("heading", s, e, md[:s], md[e:], head.level, head.id)
+
+
+def expand_span(doc: Document, node_id: str | None) -> Span:
+    head = section_heading(doc, node_id)
+    md = doc.to_markdown()
+    _, he = aligned(doc, md, head.id)
+    bs, be = doc.span(head.id, "body")
+    s, e = align(md, max(bs, he), be)
+    if s < e:
+        return Span("section", s, e, md[:s], md[e:], head.level, head.id)
+    rest = md[he:].lstrip("\n")  # an empty section: the body goes after the heading line and a blank line
+    return Span("section", he, he, md[:he] + "\n\n", ("\n\n" + rest) if rest else "\n", head.level, head.id)
+
+
+def continue_span(doc: Document, node_id: str | None) -> Span:
+    md = doc.to_markdown()
+    if node_id is None:
+        return Span("paragraph", len(md), len(md), _block_end(md), "")
+    _, e = aligned(doc, md, node_id)
+    glue = "" if str(doc.node(node_id).kind) == "sentence" else "\n\n"
+    return Span("paragraph", e, e, md[:e] + glue, "", node_id=node_id)
+
+
+def outline_span(doc: Document, node_id: str | None = None) -> Span:
+    heads = [n.text.strip() for n in doc.walk() if str(n.kind) == "heading"]
+    md = doc.to_markdown()
+    return Span("document", len(md), len(md), "".join(h + "\n" for h in heads), "")
+
+
+def document_title(doc: Document) -> str:
+    """The text of the first heading (the outline's premise when the writer gives none)."""
+    for n in doc.walk():
+        if str(n.kind) == "heading":
+            return n.text.lstrip("#").strip()
+    return ""
+
+
+# ---------------------------------------------------------------------------------------- apply rules
+def _apply_rewrite(doc: Document, node_id: str | None, text: str) -> None:
+    if str(doc.node(node_id).kind) == "heading":
+        return _apply_summarise(doc, node_id, text)
+    doc.set_text(node_id, text)
+
+
+def _apply_summarise(doc: Document, node_id: str | None, text: str) -> None:
+    head = section_heading(doc, node_id)
+    line = text.strip().split("\n")[0]
+    if not line.startswith("#"):
+        line = "#" * head.level + " " + line
+    doc.set_text(head.id, line)
+
+
+def _apply_expand(doc: Document, node_id: str | None, text: str) -> None:
+    doc.replace_section_body(section_heading(doc, node_id).id, text)
+
+
+def _apply_continue(doc: Document, node_id: str | None, text: str) -> None:
+    md = doc.to_markdown()
+    if node_id is None:
+        doc.merge_markdown(_block_end(md) + text.strip() + "\n")
+        return
+    _, e = aligned(doc, md, node_id)
+    glued = text if str(doc.node(node_id).kind) == "sentence" else "\n\n" + text.strip()
+    doc.merge_markdown(md[:e] + glued + md[e:])
+
+
+def _apply_outline(doc: Document, node_id: str | None, text: str) -> None:
+    lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
+    if lines:
+        head = doc.to_markdown().rstrip("\n")
+        doc.merge_markdown((head + "\n\n" if head.strip() else "") + "\n\n".join(lines) + "\n")
+
+
+# ---------------------------------------------------------------------------------------- the registry
+ACTIONS: dict[str, WritingAction] = {a.name: a for a in [
+    WritingAction("expand", Action.EXPAND, "e", "Expand section", "write the body of the selected heading's section",
+                  ("heading", "paragraph", "sentence", "block"), "optional", example_kinds=("section",),
+                  span=expand_span, apply=_apply_expand),
+    WritingAction("rewrite", Action.REWRITE, "r", "Rewrite", "rewrite the selected sentence or paragraph",
+                  ("sentence", "paragraph", "heading"), "optional", example_kinds=("sentence", "paragraph"),
+                  span=rewrite_span, apply=_apply_rewrite),
+    WritingAction("instruct", Action.REWRITE, "i", "Rewrite with an instruction…",
+                  "rewrite the selection the way you say", ("sentence", "paragraph", "heading"), "required",
+                  prompt=("Rewrite as…", "e.g. shorter, plainer, more concrete"), example_kinds=("history",),
+                  span=rewrite_span, apply=_apply_rewrite),
+    WritingAction("summarise", Action.SUMMARISE, "s", "Summarise section into its heading",
+                  "a new heading line for the section", ("heading", "paragraph", "sentence", "block"), "optional",
+                  example_kinds=("heading",), span=summarise_span, apply=_apply_summarise),
+    WritingAction("continue", Action.CONTINUE, "c", "Continue", "write on after the selected node",
+                  ("heading", "paragraph", "sentence", "block"), "never", example_kinds=("plain",),
+                  span=continue_span, apply=_apply_continue),
+    WritingAction("outline", Action.OUTLINE, "o", "Draft an outline…", "headings from a one-line premise",
+                  (), "required", prompt=("Outline from a premise", "what the document is about"),
+                  example_kinds=("outline",), span=outline_span, apply=_apply_outline),
+]}
+
+# The training mixture's kinds: each action's, plus the writer's own accepted changes.
+EXAMPLE_KINDS: tuple[str, ...] = tuple(dict.fromkeys(
+    k for a in ACTIONS.values() for k in a.example_kinds if k != "history")) + ("history",)
+# The store's operations that are writing actions (the model's changes are recorded under these).
+OPERATIONS: frozenset[str] = frozenset(a.action.value for a in ACTIONS.values())
+
+
+def get(name: str | Action) -> WritingAction:
+    try:
+        return ACTIONS[str(name.value if isinstance(name, Action) else name)]
+    except KeyError:
+        raise ActionRefused(f"unknown action {name!r} (one of {', '.join(ACTIONS)})") from None
+
+
+# ---------------------------------------------------------------------------------------- tasks and candidates
+def span_task(span: Span, action: Action, instruction: str | None = None, old: str | None = None) -> Task:
+    """The untrimmed Task of a span (the old text goes in only with an instruction)."""
+    return Task(action, span.level, span.prefix, span.suffix, old=old if instruction else None,
+                instruction=instruction, heading_level=span.heading_level if span.level in ("heading", "section") else 0)
+
+
+def make_task(doc: Document, node_id: str | None, action: str | Action, instruction: str | None = None, *,
+              prefix_budget: int = PREFIX_BUDGET, suffix_budget: int = SUFFIX_BUDGET) -> Task:
+    """The Task for `action` on node `node_id` of `doc` (trimmed to the byte budgets, heading path kept)."""
+    entry = get(action)
+    instruction = (instruction or None) if entry.instruction != "never" else None
+    if entry.action == Action.OUTLINE:
+        span = outline_span(doc)
+        premise = instruction if instruction is not None else document_title(doc)
+        return fit(span_task(span, Action.OUTLINE, premise), prefix_budget, suffix_budget)
+    if node_id is None and entry.action != Action.CONTINUE:
+        raise ActionRefused(f"{entry.name} needs a node")
+    span = entry.span(doc, node_id)
+    act = Action.SUMMARISE if span.level == "heading" else entry.action  # a heading is rewritten as summarise
+    md = doc.to_markdown()
+    old = md[span.start:span.end] if span.start < span.end else None
+    return fit(span_task(span, act, instruction, old), prefix_budget, suffix_budget)
+
+
+def _fingerprint(doc: Document) -> dict[str, tuple]:
+    return {r.id: (r.kind, r.parent_id, r.order, r.level, r.text, r.tail) for r in doc.records()}
+
+
+def changed_nodes(before: Document, after: Document) -> list[str]:
+    """Ids of nodes inserted, deleted or changed (text, tail, place, kind) between two documents."""
+    a, b = _fingerprint(before), _fingerprint(after)
+    return [i for i in b if a.get(i) != b[i]] + [i for i in a if i not in b]
+
+
+def apply_candidate(doc: Document, node_id: str | None, action: str | Action, text: str, *,
+                    with_changes: bool = False):
+    """A new Document with the action's span replaced by `text` (a finished candidate: engine.tasks.finish).
+    `doc` itself is not changed. with_changes=True returns (Document, ids of the nodes that changed)."""
+    entry = get(action)
+    if node_id is not None and not text.strip() and entry.action not in (Action.EXPAND, Action.OUTLINE):
+        raise ActionRefused("the candidate is empty")
+    if node_id is not None and entry.node_kinds and str(doc.node(node_id).kind) not in entry.node_kinds:
+        raise ActionRefused(f"cannot {entry.name} a {doc.node(node_id).kind} node")
+    new = Document.from_records(doc.records())
+    entry.apply(new, node_id, text)
+    return (new, changed_nodes(doc, new)) if with_changes else new
