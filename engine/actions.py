@@ -4,7 +4,7 @@ An action is one `WritingAction` entry in `ACTIONS`. Everything that lists actio
 the TUI's keys, the command palette, the candidates hint, `scriba generate --action`, the store's
 operations and the training mixture's example kinds. The span rule says which bytes of the document's
 Markdown the middle replaces, for a node of the tree; the editor (through `make_task`) and training
-(engine.data, which picks a node and calls the same rule) both cut spans with it, so the model trains
+(engine.spans, which picks each node and calls the same rule) both cut spans with it, so the model trains
 on exactly the spans the editor asks for. The byte layout of the prompt is engine.tasks'.
 
 The spans (DESIGN.md, "Writing actions as bytes"):
@@ -20,7 +20,7 @@ span is simply filled in again from its context, exactly as in training. No torc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from engine.document import Document
@@ -33,17 +33,27 @@ class ActionRefused(ValueError):
 
 @dataclass(frozen=True)
 class Span:
-    """What an action's middle replaces: `markdown[start:end]` (aligned: no surrounding whitespace), with
-    the whole prefix and suffix the prompt is cut from (they differ from markdown[:start] / [end:] only
-    where the span is new text, e.g. the body of an empty section or a continuation)."""
+    """What an action's middle replaces: `markdown[start:end]` (aligned: no surrounding whitespace), and the
+    whole prefix and suffix the prompt is cut from. Those are `markdown[:start]` and `markdown[end:]`, sliced
+    only when asked (training lists every span of whole books), except where the span is new text (the body
+    of an empty section, a continuation, an outline): then `new_prefix` / `new_suffix` say what they are."""
 
     level: str  # engine.tasks.LEVELS
     start: int
     end: int
-    prefix: str
-    suffix: str
+    markdown: str = field(default="", repr=False)  # the document's Markdown (shared, never copied)
     heading_level: int = 0
     node_id: str | None = None  # the node the span is aligned to (a heading for summarise and expand)
+    new_prefix: str | None = None
+    new_suffix: str | None = None
+
+    @property
+    def prefix(self) -> str:
+        return self.markdown[:self.start] if self.new_prefix is None else self.new_prefix
+
+    @property
+    def suffix(self) -> str:
+        return self.markdown[self.end:] if self.new_suffix is None else self.new_suffix
 
 
 @dataclass(frozen=True)
@@ -103,14 +113,14 @@ def rewrite_span(doc: Document, node_id: str | None) -> Span:
         raise ActionRefused(f"cannot rewrite a {kind} node (sentences, paragraphs and headings only)")
     md = doc.to_markdown()
     s, e = aligned(doc, md, node_id)
-    return Span(kind, s, e, md[:s], md[e:], node_id=node_id)
+    return Span(kind, s, e, md, node_id=node_id)
 
 
 def summarise_span(doc: Document, node_id: str | None) -> Span:
     head = section_heading(doc, node_id)
     md = doc.to_markdown()
     s, e = aligned(doc, md, head.id)
-    return Span("heading", s, e, md[:s], md[e:], head.level, head.id)
+    return Span("heading", s, e, md, head.level, head.id)
 
 
 def expand_span(doc: Document, node_id: str | None) -> Span:
@@ -120,24 +130,25 @@ def expand_span(doc: Document, node_id: str | None) -> Span:
     bs, be = doc.span(head.id, "body")
     s, e = align(md, max(bs, he), be)
     if s < e:
-        return Span("section", s, e, md[:s], md[e:], head.level, head.id)
+        return Span("section", s, e, md, head.level, head.id)
     rest = md[he:].lstrip("\n")  # an empty section: the body goes after the heading line and a blank line
-    return Span("section", he, he, md[:he] + "\n\n", ("\n\n" + rest) if rest else "\n", head.level, head.id)
+    return Span("section", he, he, md, head.level, head.id, new_prefix=md[:he] + "\n\n",
+                new_suffix=("\n\n" + rest) if rest else "\n")
 
 
 def continue_span(doc: Document, node_id: str | None) -> Span:
     md = doc.to_markdown()
     if node_id is None:
-        return Span("paragraph", len(md), len(md), _block_end(md), "")
+        return Span("paragraph", len(md), len(md), md, new_prefix=_block_end(md), new_suffix="")
     _, e = aligned(doc, md, node_id)
     glue = "" if str(doc.node(node_id).kind) == "sentence" else "\n\n"
-    return Span("paragraph", e, e, md[:e] + glue, "", node_id=node_id)
+    return Span("paragraph", e, e, md, node_id=node_id, new_prefix=md[:e] + glue, new_suffix="")
 
 
 def outline_span(doc: Document, node_id: str | None = None) -> Span:
     heads = [n.text.strip() for n in doc.walk() if str(n.kind) == "heading"]
     md = doc.to_markdown()
-    return Span("document", len(md), len(md), "".join(h + "\n" for h in heads), "")
+    return Span("document", len(md), len(md), md, new_prefix="".join(h + "\n" for h in heads), new_suffix="")
 
 
 def document_title(doc: Document) -> str:
@@ -224,8 +235,9 @@ def get(name: str | Action) -> WritingAction:
 # ---------------------------------------------------------------------------------------- tasks and candidates
 def span_task(span: Span, action: Action, instruction: str | None = None, old: str | None = None) -> Task:
     """The untrimmed Task of a span (the old text goes in only with an instruction)."""
+    heading_level = span.heading_level if span.level in ("heading", "section") else 0
     return Task(action, span.level, span.prefix, span.suffix, old=old if instruction else None,
-                instruction=instruction, heading_level=span.heading_level if span.level in ("heading", "section") else 0)
+                instruction=instruction, heading_level=heading_level)
 
 
 def make_task(doc: Document, node_id: str | None, action: str | Action, instruction: str | None = None, *,

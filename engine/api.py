@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 from pathlib import Path
 
-from engine.protocol import (Candidate, Engine, EngineInfo, EngineUnavailable, GenerationRequest,
-                             Inspection)
+from engine.metrics import bits_per_byte
+from engine.protocol import Candidate, Engine, EngineInfo, EngineUnavailable, GenerationRequest, Inspection
+from engine.resources import bundled_model_dir
 
 log = logging.getLogger("scriba.engine")
 
-BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "assets" / "model"
+BUNDLED_MODEL = bundled_model_dir(check=False)  # checked when loaded (a missing model: no-model state)
 
 __all__ = ["Candidate", "GenerationRequest", "EngineInfo", "Inspection", "Engine", "EngineUnavailable",
            "InProcessEngine", "load_engine", "BUNDLED_MODEL"]
@@ -60,8 +60,8 @@ class InProcessEngine:
         return torch.cat(logits), bounds
 
     def score(self, text: str) -> float:
-        import torch.nn.functional as F
         import torch
+        import torch.nn.functional as F
 
         data = text.encode("utf-8")
         if not data:
@@ -69,7 +69,7 @@ class InProcessEngine:
         logits, _ = self._forward_bytes(data)
         target = torch.tensor(list(data))
         nats = F.cross_entropy(logits[:-1], target, reduction="sum")
-        return float(nats) / len(data) / math.log(2)
+        return bits_per_byte(float(nats), len(data))
 
     def inspect(self, text: str) -> Inspection:
         import torch
@@ -90,7 +90,8 @@ class InProcessEngine:
                           self.model.num_params(), asdict(self.model.config))
 
 
-def load_engine(model_dir: str | Path | None = None, backend: str = "auto", device: str | None = None) -> InProcessEngine:
+def load_engine(model_dir: str | Path | None = None, backend: str = "auto",
+                device: str | None = None) -> InProcessEngine:
     """Load a model directory (default: the bundled model) onto `device` ("cpu", "cuda", or None = the
     GPU if there is one). Raises EngineUnavailable with a one-line reason."""
     import torch

@@ -1,5 +1,6 @@
-"""`scriba bench`: training and decoding speed of a 1-stage H-Net against an isotropic Mamba-2 byte
-model with the same parameter count, measured in the same run on the same device and backend.
+"""Training and decoding speed of a 1-stage H-Net against an isotropic Mamba-2 byte model with the same
+parameter count, measured in the same run on the same device and backend (`scriba bench`, app/cli/bench.py).
+Also: how fast a trained model writes through the Engine (`run_model_bench`, `scriba bench --model`).
 
 Training: forward+backward bytes/s and model FLOP utilisation (matmul FLOPs, 6 per parameter per
 position it runs at, against a bf16/fp32 matmul ceiling measured in the same run). The H-Net's main
@@ -10,24 +11,23 @@ Decoding: µs per byte at batch 1 and aggregate bytes/s at batch 64, eager and (
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
 import time
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import torch
 
-from engine.config import ModelConfig
+from engine.api import load_engine
+from engine.config import ModelConfig, preset
+from engine.cuda_graph import GraphedStep
+from engine.hnet import Stage
 from engine.model import HNetLM
+from engine.protocol import GenerationRequest
+from engine.resources import MissingResource, demo_document
+from engine.tasks import Action, Task, build_prompt
 
 log = logging.getLogger("scriba.engine")
-
-SIZES = {
-    "tiny": dict(layout=["m1", ["m2"], "m1"], d_model=[64, 96], d_state=16, headdim=16, chunk_size=32),
-    "small": dict(layout=["m2", ["m4"], "m2"], d_model=[256, 384], d_state=64, headdim=32, chunk_size=64),
-    "30m": dict(layout=["m2", ["m6"], "m2"], d_model=[512, 768], d_state=64, headdim=64, chunk_size=256),
-}
 
 
 def baseline_config(hnet: ModelConfig) -> ModelConfig:
@@ -46,8 +46,6 @@ def baseline_config(hnet: ModelConfig) -> ModelConfig:
 def matmul_flops_per_byte(model: HNetLM, compression: list[float]) -> float:
     """6 FLOPs (fwd+bwd) per weight per position the weight runs at: byte-level weights at every
     byte, stage-s weights at 1 / (product of the first s compression ratios) of the bytes."""
-    from engine.hnet import Stage
-
     total, depth_rate = 0.0, [1.0]
     for r in compression:
         depth_rate.append(depth_rate[-1] / r)
@@ -110,10 +108,10 @@ def time_decode(model: HNetLM, batch: int, steps: int, graph: bool) -> float:
     device = model.embed.weight.device
     ids = torch.randint(0, 128, (batch,), device=device)
     if graph:
-        from engine.cuda_graph import GraphedStep
+        graphed = GraphedStep(model, batch)
 
-        g = GraphedStep(model, batch)
-        run = lambda: g(ids)
+        def run():
+            graphed(ids)
     else:
         state = model.allocate_state(batch)
 
@@ -162,6 +160,8 @@ class BenchResult:
 def run_bench(size: str = "small", device: str | None = None, backend: str = "auto", batch: int | None = None,
               seq_len: int | None = None, steps: int | None = None, cuda_graph: bool | None = None,
               text: bytes | None = None) -> dict:
+    """Train and decode speed of the H-Net of size `size` (engine.config.PRESETS) and of its isotropic
+    baseline, on `text` (default: the demo document) repeated to batch × seq_len bytes."""
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     on_gpu = device.type == "cuda"
     batch = batch or (8 if on_gpu else 1)
@@ -170,7 +170,7 @@ def run_bench(size: str = "small", device: str | None = None, backend: str = "au
     cuda_graph = on_gpu if cuda_graph is None else cuda_graph
     if not on_gpu:
         torch.set_flush_denormal(True)  # as load_engine does for CPU decoding (see engine/api.py)
-    hnet_cfg = ModelConfig(name=f"hnet-{size}", **SIZES[size])
+    hnet_cfg = replace(preset(size), name=f"hnet-{size}")
     configs = [hnet_cfg, baseline_config(hnet_cfg)]
     text = text or _sample_text()
     reps = text * (batch * seq_len // max(1, len(text)) + 1)
@@ -181,7 +181,8 @@ def run_bench(size: str = "small", device: str | None = None, backend: str = "au
         torch.manual_seed(0)
         model = HNetLM(cfg).to(device)
         chosen = model.set_backend(backend)
-        compression = calibrate_router(model, data) if cfg.depth else []  # same shape as timed: no extra kernel compiles
+        # fitted on the timed shape: no extra kernel compiles
+        compression = calibrate_router(model, data) if cfg.depth else []
         model.train()
         sec = time_train(model, data, steps)
         flops = matmul_flops_per_byte(model, compression) * batch * seq_len
@@ -209,12 +210,10 @@ def run_bench(size: str = "small", device: str | None = None, backend: str = "au
 
 
 def _sample_text() -> bytes:
-    from pathlib import Path
-
-    demo = Path(__file__).resolve().parents[1] / "assets" / "demo.md"
-    if demo.is_file():
-        return demo.read_bytes()
-    return Path(__file__).read_bytes()  # any real text will do; this file is always there
+    try:
+        return demo_document().read_bytes()
+    except MissingResource:
+        return Path(__file__).read_bytes()  # any real text will do; this file is always there
 
 
 def format_table(report: dict) -> str:
@@ -241,11 +240,8 @@ def format_table(report: dict) -> str:
 def run_model_bench(model_dir: str, device: str | None = None, backend: str = "auto", context: int = 4096,
                     new_bytes: int = 300) -> dict:
     """How fast a trained model writes, end to end through the Engine (sampling and UTF-8 masking
-    included): prefill of a `context`-byte document, then decoding for 1 and 3 candidates."""
-    from engine.api import load_engine
-    from engine.protocol import GenerationRequest
-    from engine.tasks import Action, Task, build_prompt
-
+    included): prefill of a `context`-byte document, then decoding for 1 and 3 candidates. EngineUnavailable
+    when the model cannot load."""
     engine = load_engine(model_dir, backend=backend, device=device)
     text = (_sample_text() * (context // max(1, len(_sample_text())) + 1)).decode("utf-8", "ignore")
     prompt = build_prompt(Task(Action.CONTINUE, "paragraph", text[:context], "")).data
@@ -274,18 +270,3 @@ def format_model_report(r: dict) -> str:
                      f"({d['per_candidate']:,.0f} B/s each)")
     return "\n".join(lines)
 
-
-def cmd_bench(args) -> int:
-    if getattr(args, "model", None):
-        from engine.api import EngineUnavailable
-
-        try:
-            report = run_model_bench(args.model, args.device, args.backend)
-        except EngineUnavailable as exc:
-            print(f"scriba bench: {exc}", file=sys.stderr)
-            return 1
-        print(json.dumps(report, indent=2) if args.json else format_model_report(report))
-        return 0
-    report = run_bench(args.size, args.device, args.backend, args.batch, args.seq_len, args.steps, args.cuda_graph)
-    print(json.dumps(report, indent=2) if args.json else format_table(report))
-    return 0

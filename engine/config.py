@@ -5,7 +5,8 @@
   ["m2", ["m6"], "m2"]             1-stage H-Net: encoder, main network on chunks, decoder
   ["m2", ["m2", ["m4"], "m2"], "m2"]  2-stage H-Net (the main network is itself an H-Net)
 A layer string is a run of letter+count: "m" = Mamba-2 layer, "t" = causal attention layer, "f" = SwiGLU
-feed-forward layer (e.g. "m3t1"; a Transformer is "t1f1" repeated). `d_model[i]` is the width at depth i (bytes are depth 0).
+feed-forward layer (e.g. "m3t1"; a Transformer is "t1f1" repeated). `d_model[i]` is the width at depth i
+(bytes are depth 0).
 """
 
 from __future__ import annotations
@@ -80,11 +81,13 @@ def parse_layers(spec: str) -> list[str]:
         if letter not in "mtf":
             raise ValueError(f"unknown layer type {letter!r} in {spec!r} (m = Mamba-2, t = attention, f = SwiGLU)")
         out += [letter] * int(count)
-    if "".join(f"{l}{c}" for l, c in re.findall(r"([a-z])(\d+)", spec)) != spec:
+    if "".join(f"{letter}{count}" for letter, count in re.findall(r"([a-z])(\d+)", spec)) != spec:
         raise ValueError(f"bad layer spec {spec!r}")
     return out
 
 
+# The one table of model sizes: `preset(name)`, a run config's {"model": {"preset": name}}, `scriba train
+# --preset` and `scriba bench --size` all read it.
 PRESETS: dict[str, dict] = {
     # tests: fast on a laptop CPU
     "tiny": dict(name="tiny", layout=["m1", ["m1"], "m1"], d_model=[32, 48], d_state=16, headdim=16, chunk_size=16),
@@ -94,10 +97,14 @@ PRESETS: dict[str, dict] = {
                      target_ratio=[], lr_multiplier=[1.0]),
     "tiny-transformer": dict(name="tiny-transformer", layout=["t1f1t1f1"], d_model=[32], n_attn_heads=4,
                              target_ratio=[], lr_multiplier=[1.0]),
+    # benchmarks (`scriba bench --size`): 1-stage H-Nets of about 8 M and 30 M parameters
+    "small": dict(name="small", layout=["m2", ["m4"], "m2"], d_model=[256, 384], d_state=64, headdim=32, chunk_size=64),
+    "30m": dict(name="30m", layout=["m2", ["m6"], "m2"], d_model=[512, 768], d_state=64, headdim=64, chunk_size=256),
 }
 
 
 def preset(name: str) -> ModelConfig:
+    """The ModelConfig of the size called `name` in PRESETS (KeyError naming the known ones)."""
     if name not in PRESETS:
         raise KeyError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
     return ModelConfig(**PRESETS[name])

@@ -1,4 +1,5 @@
-"""`scriba eval` and `scriba inspect`: how well a model predicts text, and where it cuts it into chunks.
+"""How well a model predicts text, and where it cuts it into chunks (`scriba eval` and `scriba inspect`,
+app/cli/eval.py and app/cli/inspect.py, print what these functions measure and format).
 
 eval     bits per byte of the model on each file (and on all of them, byte-weighted), bytes per chunk
          at each H-Net stage, and xz -9e's bits per byte on the same bytes for scale.
@@ -11,15 +12,13 @@ recurrent state, so a long file costs memory for its logits (1 KiB per byte) but
 
 from __future__ import annotations
 
-import json
 import logging
 import lzma
-import math
-import os
-import shutil
-import sys
 import unicodedata
 from pathlib import Path
+
+from engine.api import InProcessEngine
+from engine.metrics import bits_per_byte
 
 log = logging.getLogger("scriba.engine")
 
@@ -76,24 +75,26 @@ def count_chunks(starts: list[int]) -> int:
     return len(starts) + (not starts or starts[0] != 0)
 
 
-def _as_engine(engine_or_model):
-    from engine.api import InProcessEngine
-
+def _as_engine(engine_or_model) -> InProcessEngine:
     return engine_or_model if isinstance(engine_or_model, InProcessEngine) else InProcessEngine(engine_or_model)
 
 
 def measure(engine, data: bytes) -> tuple[float, list[int]]:
-    """Total bits the model needs for `data` (after BOS) and the number of chunks at each stage."""
-    import torch
+    """Total cross-entropy (nats) of the model on `data` (after BOS) and the number of chunks at each stage."""
+    import torch  # here, not at the top: the commands import this module before they load a model
     import torch.nn.functional as F
 
     logits, starts = engine._forward_bytes(data)  # segmented, state carried across segments
     nats = F.cross_entropy(logits[:-1], torch.tensor(list(data)), reduction="sum")
-    return float(nats) / math.log(2), [count_chunks(s) for s in starts]
+    return float(nats), [count_chunks(s) for s in starts]
 
 
 def _ratio(a, b):
     return None if a is None or b is None or not b else a / b
+
+
+def _bits_per_byte(nats: float, nbytes: int) -> float | None:
+    return bits_per_byte(nats, nbytes) if nbytes else None  # None, not 0, for an empty file
 
 
 def evaluate_texts(engine_or_model, texts: list[tuple[str, bytes]], xz: bool = True) -> dict:
@@ -103,14 +104,15 @@ def evaluate_texts(engine_or_model, texts: list[tuple[str, bytes]], xz: bool = T
     engine = _as_engine(engine_or_model)
     depth = engine.model.config.depth
     rows = []
-    tot = dict(bytes=0, bits=0.0, chunks=[0] * depth, xz_bits=0.0, xz_all=True)
+    tot = dict(bytes=0, nats=0.0, chunks=[0] * depth, xz_bits=0.0, xz_all=True)
     for name, data in texts:
         n = len(data)
-        bits, chunks = measure(engine, data) if n else (0.0, [0] * depth)
-        row = dict(path=name, bytes=n, bits_per_byte=_ratio(bits, n), bytes_per_chunk=[_ratio(n, c) for c in chunks])
-        log.info("eval %s: %d bytes, %.4f bits/byte", name, n, bits / max(n, 1))
+        nats, chunks = measure(engine, data) if n else (0.0, [0] * depth)
+        row = dict(path=name, bytes=n, bits_per_byte=_bits_per_byte(nats, n),
+                   bytes_per_chunk=[_ratio(n, c) for c in chunks])
+        log.info("eval %s: %d bytes, %.4f bits/byte", name, n, bits_per_byte(nats, n))
         tot["bytes"] += n
-        tot["bits"] += bits
+        tot["nats"] += nats
         tot["chunks"] = [a + b for a, b in zip(tot["chunks"], chunks)]
         if xz:
             x = xz_bits_per_byte(data)
@@ -120,7 +122,7 @@ def evaluate_texts(engine_or_model, texts: list[tuple[str, bytes]], xz: bool = T
             tot["xz_bits"] += (x or 0.0) * n
         rows.append(row)
     n = tot["bytes"]
-    total = dict(path="total", bytes=n, bits_per_byte=_ratio(tot["bits"], n),
+    total = dict(path="total", bytes=n, bits_per_byte=_bits_per_byte(tot["nats"], n),
                  bytes_per_chunk=[_ratio(n, c) for c in tot["chunks"]])
     if xz:
         x = _ratio(tot["xz_bits"], n) if tot["xz_all"] else None
@@ -228,82 +230,3 @@ def format_summary(s: dict) -> str:
     lines += [f"stage {i + 1}: {c} chunks, {_fmt(r, '.2f')} bytes/chunk"
               for i, (c, r) in enumerate(zip(s["chunks"], s["bytes_per_chunk"]))]
     return "\n".join(lines)
-
-
-# ---------------------------------------------------------------- commands
-def _fail(cmd: str, msg: str, code: int = 1) -> int:
-    print(f"scriba {cmd}: {msg}", file=sys.stderr)
-    return code
-
-
-def _load(args):
-    from engine.api import load_engine
-
-    return load_engine(getattr(args, "model", None), backend=getattr(args, "backend", "auto") or "auto",
-                       device=getattr(args, "device", None))
-
-
-def _header(cmd: str, engine) -> str:
-    return f"scriba {cmd} · {engine.info().summary()}"
-
-
-def _info_json(engine) -> dict:
-    info = engine.info()
-    return dict(model=info.model, backend=info.backend, device=info.device, params=info.params)
-
-
-def cmd_eval(args) -> int:
-    """`scriba eval [--model DIR] FILE... [--json] [--device D] [--backend B]`."""
-    from engine.api import EngineUnavailable
-
-    try:
-        texts = load_texts(args.files)
-        engine = _load(args)
-    except (InputRefused, EngineUnavailable) as exc:
-        return _fail("eval", (str(exc) or type(exc).__name__).splitlines()[0])
-    result = evaluate_texts(engine, texts)
-    if args.json:
-        print(json.dumps(dict(_info_json(engine), **result), indent=2))
-    else:
-        print(_header("eval", engine))
-        print(format_table(result, engine.model.config.depth))
-    return 0
-
-
-def _inspect_input(args) -> tuple[str, bytes]:
-    if args.file:
-        return args.file, read_text_file(args.file)
-    if args.text == "-":
-        stream = getattr(sys.stdin, "buffer", None)
-        data = stream.read() if stream is not None else sys.stdin.read().encode("utf-8")
-        return "<stdin>", check_text(data, "<stdin>")
-    try:
-        return "TEXT", check_text(args.text.encode("utf-8"), "TEXT")
-    except UnicodeEncodeError:  # undecodable bytes in argv arrive as lone surrogates
-        raise InputRefused("TEXT: not UTF-8 text") from None
-
-
-def cmd_inspect(args) -> int:
-    """`scriba inspect [--model DIR] TEXT|-|--file PATH [--json]`."""
-    from engine.api import EngineUnavailable
-
-    if (args.file is None) == (args.text is None):
-        return _fail("inspect", "give TEXT ('-': standard input) or --file PATH, one of them", code=2)
-    try:
-        _, data = _inspect_input(args)
-        engine = _load(args)
-    except (InputRefused, EngineUnavailable) as exc:
-        return _fail("inspect", (str(exc) or type(exc).__name__).splitlines()[0])
-    ins = engine.inspect(data.decode("utf-8"))
-    summary = summarize(ins)
-    if args.json:
-        r4 = lambda xs: [round(x, 4) for x in xs]  # noqa: E731
-        print(json.dumps(dict(_info_json(engine), text=ins.text, **summary, boundaries=ins.boundaries,
-                              entropy=r4(ins.entropy), surprisal=r4(ins.surprisal)), ensure_ascii=False))
-        return 0
-    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    print(_header("inspect", engine))
-    if ins.text:
-        print(render_inspection(ins, shutil.get_terminal_size((100, 24)).columns, color))
-    print(format_summary(summary))
-    return 0

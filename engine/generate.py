@@ -9,13 +9,12 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 from torch import Tensor
 
-from engine.bytes import BOS, CONTROL_BYTES, EOS, Utf8State
+from engine.bytes import BOS, CONTROL_BYTES, Utf8State
 from engine.model import HNetLM, LMState
 from engine.protocol import Candidate, GenerationRequest
 from engine.state import tree_bytes, tree_map
@@ -179,7 +178,7 @@ class Sampler:
                 break
             if len(keep_rows) < len(active):  # drop finished streams from the batch
                 idx = torch.tensor(keep_rows, device=logits.device)
-                state = tree_map(lambda t: t.index_select(0, idx) if t.dim() else t, state)
+                state = tree_map(lambda t, idx=idx: t.index_select(0, idx) if t.dim() else t, state)
                 nxt = nxt.index_select(0, idx)
                 active = [active[r] for r in keep_rows]
             logits, state, _ = self.model.step(nxt, state)

@@ -67,6 +67,8 @@ def ema(z: Tensor, weight: Tensor, init: Tensor | None, backend: str, chunk_size
     B = C = 1 and input w z / dt, the Mamba-2 recurrence is exactly this EMA, so the same kernels run it.
     """
     b, m, d = z.shape
+    if m == 0:  # a prefill segment with no chunk in it: the Triton scan reads out of bounds on an empty sequence
+        return z
     hd = math.gcd(d, 64)
     dt = -torch.log1p(-weight.float())  # (b, m)
     x = (z.float() * (weight.float() / dt)[..., None]).view(b, m, d // hd, hd)
@@ -167,7 +169,10 @@ class Stage(nn.Module):
         # dechunk: EMA over chunks, then each byte takes the value of the chunk it is in
         zbar_prev = None if state is None else state.zbar
         zbar = ema(self.up(z), chunk_p.clamp(P_EPS, 1 - P_EPS), zbar_prev, self.backend, self.chunk_size)
-        start = zbar.new_zeros(zbar.shape[0], 1, zbar.shape[-1]) if zbar_prev is None else zbar_prev[:, None].to(zbar.dtype)
+        if zbar_prev is None:
+            start = zbar.new_zeros(zbar.shape[0], 1, zbar.shape[-1])
+        else:
+            start = zbar_prev[:, None].to(zbar.dtype)
         zbar_ext = torch.cat([start, zbar], dim=1)
         which = torch.cumsum(b, dim=1)  # 0 = still in the chunk begun before this segment
         up = torch.gather(zbar_ext, 1, which[..., None].expand(-1, -1, zbar.shape[-1]))
@@ -189,7 +194,8 @@ class Stage(nn.Module):
 
     def ratio_losses(self, out: StageOutput) -> list[Tensor]:
         stages = self._nested()
-        return [ratio_loss(b, p, s.target_ratio, mk) for s, b, p, mk in zip(stages, out.boundaries, out.probs, out.masks)]
+        return [ratio_loss(b, p, s.target_ratio, mk)
+                for s, b, p, mk in zip(stages, out.boundaries, out.probs, out.masks)]
 
     # ---------------------------------------------------------------- recurrent
     def allocate_state(self, batch: int, device=None) -> StageState:
@@ -209,7 +215,8 @@ class Stage(nn.Module):
         can be captured in a CUDA graph."""
         h, enc_state = self.encoder.step(x, state.encoder)
         q, k = self.router.q_proj(h), self.router.k_proj(h)
-        p = torch.where(state.has_prev, self.router.prob(q, state.k_prev), torch.ones_like(h[:, 0], dtype=torch.float32))
+        first = torch.ones_like(h[:, 0], dtype=torch.float32)  # the first position is always a boundary
+        p = torch.where(state.has_prev, self.router.prob(q, state.k_prev), first)
         b = p >= 0.5
         inner_state, zbar = state.inner, state.zbar
         inner_fired = [torch.zeros_like(b)] * (len(self._nested()) - 1)

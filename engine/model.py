@@ -16,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from engine import quant
 from engine.config import FORMAT_VERSION, ModelConfig
 from engine.hnet import Stage
 from engine.layers import Stack
@@ -69,7 +70,8 @@ class HNetLM(nn.Module):
         self.config = config
         d = config.d_model[0]
         self.embed = nn.Embedding(config.vocab_size, d)
-        self.backbone: nn.Module = Stage(config, 0, config.layout) if config.depth else Stack(config.layout[0], d, config)
+        self.backbone: nn.Module = (Stage(config, 0, config.layout) if config.depth
+                                    else Stack(config.layout[0], d, config))
         self.lm_head = nn.Linear(d, config.vocab_size, bias=False)
         self.backend = "torch"
         self._init_weights()
@@ -159,8 +161,6 @@ class HNetLM(nn.Module):
         quantised ("int8": weight-only, per-row scales, see engine/quant.py)."""
         from safetensors.torch import save_file
 
-        from engine import quant
-
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         tensors = {k: v.detach().cpu() for k, v in self.state_dict().items()}
@@ -196,13 +196,12 @@ class HNetLM(nn.Module):
             tensors = load_file(str(directory / WEIGHTS))
         except (SafetensorError, OSError, ValueError) as exc:
             raise ModelLoadError(f"{directory / WEIGHTS} is unreadable (truncated or not safetensors): {exc}") from exc
-        from engine import quant
-
         model = cls(config)
         tensors = quant.dequantize(tensors)
         missing, unexpected = model.load_state_dict(tensors, strict=False)
         if missing or unexpected:
-            raise ModelLoadError(f"{directory} does not match its config: missing {missing[:3]}, unexpected {unexpected[:3]}")
+            raise ModelLoadError(f"{directory} does not match its config: missing {missing[:3]}, "
+                                 f"unexpected {unexpected[:3]}")
         model.eval()
         if device is not None:
             model.to(device)

@@ -4,12 +4,11 @@ Each 2-D weight (linear layers, embedding) is stored as int8 with one fp16 scale
 (absmax / 127); everything else stays fp16. Loading dequantises to fp32, so the arithmetic — and every
 code path — is the same as for a float checkpoint; only the rounding of the weights differs.
 
-    python -m engine.quant SRC_MODEL_DIR DST_MODEL_DIR     # re-save a model directory as int8
+Pure tensor functions: engine/model.py uses them to save and load, `scriba quantize SRC DST`
+(app/cli/quantize.py) re-saves a model directory as int8.
 """
 
 from __future__ import annotations
-
-import sys
 
 import torch
 from torch import Tensor
@@ -44,28 +43,3 @@ def dequantize(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
             out[name] = t.float() if t.is_floating_point() else t
     return out
 
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 2:
-        print("usage: python -m engine.quant SRC_MODEL_DIR DST_MODEL_DIR", file=sys.stderr)
-        return 2
-    import json
-    from pathlib import Path
-
-    from engine.model import HNetLM, ModelLoadError
-
-    try:
-        model = HNetLM.load(argv[0])
-    except ModelLoadError as exc:
-        print(f"engine.quant: {exc}", file=sys.stderr)
-        return 1
-    cfg = json.loads((Path(argv[0]) / "config.json").read_text())
-    dst = model.save(argv[1], dtype="int8", extra=cfg.get("training"))
-    size = (dst / "model.safetensors").stat().st_size
-    print(f"{dst}: int8 weights, {size / 1e6:.1f} MB")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

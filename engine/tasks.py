@@ -1,8 +1,8 @@
 """Writing actions as bytes: THE single definition of each action's byte layout.
 
 Every action is fill-in-the-middle on the document's Markdown, with the span aligned to a node
-(DESIGN.md, "Writing actions as bytes"). Training examples (engine/data.py) and inference prompts
-(app/actions.py) are both built here, so the two cannot drift apart.
+(DESIGN.md, "Writing actions as bytes"). Training examples (engine/examples.py) and inference prompts
+(engine/actions.py make_task, for the editor and the CLI) are both built here, so the two cannot drift apart.
 
 Layout (control bytes from engine.bytes; text is UTF-8, which never contains a control byte):
 
@@ -31,8 +31,8 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from engine.document.segment import split_sentences
 from engine.bytes import BOS, CONTROL_BYTES, EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, INSTRUCTION, OLD, TASK
+from engine.document.segment import split_sentences
 
 
 class Action(StrEnum):
@@ -55,8 +55,8 @@ ACTION_LEVELS: dict[Action, tuple[str, ...]] = {
     Action.OUTLINE: ("document",),
 }
 
-# Generation length limits per level (bytes); callers may override.
-MAX_BYTES = {"sentence": 600, "paragraph": 2048, "heading": 200, "section": 2048, "document": 3072}  # a few paragraphs; ~20 s on a 2-core CPU
+# Generation length limits per level (bytes; the document level: a few paragraphs, ~20 s on a 2-core CPU)
+MAX_BYTES = {"sentence": 600, "paragraph": 2048, "heading": 200, "section": 2048, "document": 3072}
 CONTINUE_MAX_BYTES = 1024
 
 # Default context budgets for inference prompts (bytes). Training uses budgets up to its seq_len.

@@ -6,6 +6,7 @@
         doc, rev = store.current(info.id)
         ...edit doc...
         store.commit(info.id, doc, author="writer", operation="edit", base_revision=rev)
+        store.set_file_hash(info.id, digest)  # after writing the file; store.file_hash(info.id) reads it
 
 See `repository.py` for the semantics (merging, conflicts) and `models.py` for the schema.
 """

@@ -9,6 +9,7 @@ import logging
 import os
 import sqlite3
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -19,10 +20,10 @@ from app.store.errors import StoreError
 log = logging.getLogger(__name__)
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
-MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
+MIGRATIONS_DIR = Path(str(resources.files("app.store") / "migrations"))  # package data (pyproject)
 DEFAULT_TIMEOUT = 5.0  # seconds a writer waits for another writer before giving up ("locked")
 WRITE = "scriba_write"  # execution option: begin with BEGIN IMMEDIATE (take the write lock up front)
-HEAD = "0002"  # the newest migration in migrations/versions (a test checks that it is Alembic's head)
+HEAD = "0003"  # the newest migration in migrations/versions (a test checks that it is Alembic's head)
 
 
 def default_db_path() -> Path:

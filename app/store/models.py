@@ -2,7 +2,8 @@
 
 documents ─< nodes ─< revisions >─ changes >─ documents
 
-* `documents`: one row per imported document (path: the resolved absolute path it came from, if any).
+* `documents`: one row per imported document (path: the resolved absolute path it came from, if any;
+  file_hash: the hash of what scriba last wrote to that file, updated on every save).
 * `nodes`: one row per node identity (`NodeRecord.id`), ever. Never deleted.
 * `changes`: one row per action / transaction (who, what, which model and parameters, the candidates
   offered and which one was taken). Never updated or deleted (SQLite triggers enforce it).
@@ -10,8 +11,8 @@ documents ─< nodes ─< revisions >─ changes >─ documents
   (`NodeRecord` fields, plus `deleted`). Never updated or deleted (triggers). The state of a document
   at revision R = for each of its nodes the latest revision with id <= R, minus the deleted ones.
 
-The migrations in `migrations/versions/` must produce exactly this schema (tests/test_store_migrations.py
-compares them).
+The migrations in `migrations/versions/` must produce exactly this schema
+(tests/app/store/test_store_migrations.py compares them).
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ class DocumentRow(Base):
     path: Mapped[str | None] = mapped_column(Text)
     title: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # the content hash (app.sync.content_hash) of what scriba last wrote to the document's file, so that
+    # reopening tells "the file was edited elsewhere" from "scriba quit with unsaved changes"
+    file_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class NodeRow(Base):

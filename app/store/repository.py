@@ -2,7 +2,8 @@
 
 Append-only: every call that changes something adds one `changes` row and one `revisions` row per
 changed node, in ONE `BEGIN IMMEDIATE` transaction, committed with synchronous=FULL before the call
-returns. Nothing is ever updated or deleted (SQLite triggers refuse it).
+returns. Nothing is ever updated or deleted (SQLite triggers refuse it); the one piece of session
+state, `file_hash` (what scriba last wrote to the document's file), lives beside the history.
 
 Concurrency (several processes on one database): writers queue on SQLite's write lock (busy timeout,
 then `StoreError("database is locked …")`). `commit(..., base_revision=N)` is optimistic: the change
@@ -27,15 +28,16 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from engine.document import Document, NodeRecord
-from engine.document.nodes import paused_gc
 from app.store import db
 from app.store.errors import ConflictError, DocumentNotFound, StoreError
 from app.store.models import ChangeRow, DocumentRow, NodeRow, RevisionRow, utcnow
+from engine.actions import OPERATIONS as WRITING_OPERATIONS
+from engine.document import Document, NodeRecord
+from engine.document.nodes import paused_gc
 
 AUTHORS = frozenset({"writer", "model", "external", "import"})
-OPERATIONS = frozenset({"edit", "expand", "rewrite", "summarise", "continue", "outline", "restore", "move",
-                        "insert", "delete", "import"})
+# the writing actions' operations (engine.actions, the one registry) and the writer's and the store's own
+OPERATIONS = WRITING_OPERATIONS | {"edit", "restore", "move", "insert", "delete", "import"}
 _CHUNK = 500  # ids per IN (…) clause
 _REVISIONS = RevisionRow.__table__
 _NODES = NodeRow.__table__
@@ -417,6 +419,19 @@ class Store:
                 continue
             return self.find_document(info.id)
         raise StoreError(f"could not record the external edit of {info.path}: the document kept changing")
+
+    def file_hash(self, doc_id: str) -> str | None:
+        """The content hash of what scriba last wrote to the document's file (None: nothing yet)."""
+        with self._read() as s:
+            return self._doc_row(s, doc_id).file_hash
+
+    def set_file_hash(self, doc_id: str, digest: str) -> None:
+        """Note that scriba wrote the document's file with content hash `digest`. Session state, not
+        history: no change or revision is recorded."""
+        if not isinstance(digest, str) or not digest:
+            raise ValueError("set_file_hash: the digest must be a non-empty string")
+        with self._write() as s:
+            self._doc_row(s, doc_id).file_hash = digest
 
     # -- reading --------------------------------------------------------------------------------
 

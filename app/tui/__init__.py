@@ -11,8 +11,9 @@ def run_app(path: str | None, db_path=None, model_dir=None, backend: str = "auto
             *, autosave: bool = True) -> int:
     """Open `path` (default: the writer's copy of the demo document) in the editor. Returns the exit
     code: 0, or 1 when the file is refused (binary, not UTF-8, a folder), with a one-line message."""
+    # Textual, the store and the document tree load here, not when the CLI imports this package
+    from app.session import demo_copy, read_document_file
     from engine.document import InputRefused
-    from app.tui.session import demo_copy, read_document_file
 
     try:
         file = Path(path).expanduser() if path else demo_copy()

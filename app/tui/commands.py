@@ -1,4 +1,6 @@
-"""The command palette (ctrl+p): every action of the app, searchable by name."""
+"""The command palette (ctrl+p): every action of the editor, searchable by name. The writing actions
+come from the registry (app.tui.writing_actions); the others are listed here. Each runs on the main
+screen ("app." ones on the app)."""
 
 from __future__ import annotations
 
@@ -6,14 +8,10 @@ from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-# (title, what it does, action string run on the app)
-COMMANDS: list[tuple[str, str, str]] = [
-    ("Expand section", "write the body of the selected heading's section (e)", "expand"),
-    ("Rewrite", "rewrite the selected sentence or paragraph (r)", "rewrite"),
-    ("Rewrite with an instruction…", "rewrite the selection the way you say (i)", "instruct"),
-    ("Summarise section into its heading", "a new heading line for the section (s)", "summarise"),
-    ("Continue", "write on after the selected node (c)", "continue_text"),
-    ("Draft an outline…", "headings from a one-line premise (o)", "outline"),
+from app.tui.writing_actions import palette_entries
+
+# (title, what it does, action string run on the main screen)
+OTHER_COMMANDS: list[tuple[str, str, str]] = [
     ("Inspect", "the model's entropy and chunk boundaries on the selected text (v)", "inspect"),
     ("Accept candidate 1", "take the first candidate (1-9 in the candidates panel)", "accept_candidate(0)"),
     ("Regenerate", "ask again for the same node (g)", "regenerate"),
@@ -33,19 +31,25 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("Preview", "the rendered document (f4)", "show_tab('preview')"),
     ("Edit the selected node", "focus the editor (enter)", "focus_editor"),
     ("Outline", "focus the outline (esc in the editor)", "focus_outline"),
-    ("Toggle light / dark theme", "switch the colour theme (ctrl+t)", "toggle_theme"),
-    ("Quit", "save (autosave) and leave (ctrl+q)", "quit"),
+    ("Toggle light / dark theme", "switch the colour theme (ctrl+t)", "app.toggle_theme"),
+    ("Quit", "save (autosave) and leave (ctrl+q)", "app.quit"),
 ]
 
 
+COMMANDS: list[tuple[str, str, str]] = palette_entries() + OTHER_COMMANDS
+
+
 class ScribaCommands(Provider):
+    def _run(self, action: str):
+        return partial(self.app.main.run_action, action)
+
     async def discover(self) -> Hits:
         for title, help_text, action in COMMANDS:
-            yield DiscoveryHit(title, partial(self.app.run_action, action), help=help_text)
+            yield DiscoveryHit(title, self._run(action), help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for title, help_text, action in COMMANDS:
             score = matcher.match(title)
             if score > 0:
-                yield Hit(score, matcher.highlight(title), partial(self.app.run_action, action), help=help_text)
+                yield Hit(score, matcher.highlight(title), self._run(action), help=help_text)

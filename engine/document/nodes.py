@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import re
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum

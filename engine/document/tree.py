@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from itertools import islice
 from operator import attrgetter
 
-from .edits import Edits, breaks as _breaks
+from .edits import Edits
+from .edits import breaks as _breaks
 from .keys import repair_keys
 from .match import adopt, match
 from .nodes import InputRefused, Kind, Node, NodeRecord, check_text, decode, paused_gc

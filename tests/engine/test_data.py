@@ -1,15 +1,19 @@
-"""engine/data.py: reading, the split, the structure scan, the example mixture, packing, resumable streams."""
+"""engine/corpus.py, engine/spans.py, engine/data.py: reading, the split, the span tables, the example mixture,
+packing, resumable streams."""
 
 import json
 import lzma
+import random
 from collections import Counter
 
 import pytest
 
 from engine.bytes import BOS, CONTROL_BYTES, EOS
-from engine.data import (DataConfig, ExampleBuilder, ExampleStream, HistoryPair, Loader, SourceDoc, StreamState,
-                         corpus_dir, is_validation, iter_documents, read_folder, read_jsonl, scan, sentence_spans,
-                         split_documents, validation_set)
+from engine.corpus import SourceDoc, corpus_dir, is_validation, iter_documents, read_folder, read_jsonl, split_documents
+from engine.data import ExampleStream, Loader, StreamState, validation_set
+from engine.examples import DataConfig, ExampleBuilder
+from engine.protocol import HistoryPair
+from engine.spans import span_table, span_tables
 from engine.tasks import Action, build_prompt, parse_example
 
 DOC = """# Notes on Birds
@@ -78,18 +82,34 @@ def test_split_is_deterministic_and_sized():
     assert len(v) == len(val) and not {d.id for d in train} & set(val)
 
 
-def test_scan_finds_headings_paragraphs_sections():
-    s = scan(DOC)
-    assert [DOC[a:b] for a, b, _ in s.headings] == ["# Notes on Birds", "## Crows", "### Memory", "## Weather and Birds"]
-    paras = [DOC[a:b] for a, b in s.paragraphs]
+def _spans(table, kind, text=DOC):
+    return [text[table.row(kind, i).start:table.row(kind, i).end] for i in range(table.count(kind))]
+
+
+def test_span_table_finds_headings_paragraphs_sections_sentences():
+    s = span_table(DOC)
+    assert _spans(s, "heading") == ["# Notes on Birds", "## Crows", "### Memory", "## Weather and Birds"]
+    paras = _spans(s, "paragraph")
     assert paras[0] == "Birds are animals. Most of them fly. Some, like the penguin, do not."
     assert not any(p.startswith("-") or "not a heading" in p for p in paras) and paras[-1] == "The end."
-    bodies = {lvl: DOC[a:b] for a, b, lvl in s.sections}
-    crows = [DOC[a:b] for a, b, lvl in s.sections if DOC[:a].rstrip().endswith("## Crows")][0]
+    rows = [s.row("section", i) for i in range(s.count("section"))]
+    crows = [DOC[r.start:r.end] for r in rows if DOC[:r.start].rstrip().endswith("## Crows")][0]
     assert crows.startswith("Crows are clever.") and crows.endswith("Crows remember faces for years.")
-    assert 1 in bodies
-    a, b = s.paragraphs[1]
-    assert [DOC[x:y] for x, y in sentence_spans(DOC, a, b)] == ["Crows are clever.", "They use tools!", "Do ravens too?"]
+    assert 1 in {r.heading_level for r in rows}
+    assert _spans(s, "sentence")[3:6] == ["Crows are clever.", "They use tools!", "Do ravens too?"]
+    assert s.outline_lines() == ["# Notes on Birds", "## Crows", "### Memory", "## Weather and Birds"]
+    assert s.premise == "Birds are animals."
+    assert s.kinds() == {"plain", "sentence", "paragraph", "section", "heading", "outline"}
+
+
+def test_span_tables_in_worker_processes_equal_those_in_this_one(monkeypatch):
+    import engine.spans
+
+    texts = [DOC, DOC.replace("Birds", "Owls"), "no structure at all", "Title\n=====\n\nIt costs approx. ten euros.\n"]
+    here = span_tables(texts)
+    monkeypatch.setattr(engine.spans, "POOL_MIN_CHARS", 0)
+    assert span_tables(texts, workers=2) == here
+    assert span_tables(["bad \x00 text"]) == [engine.spans.SpanTable()]  # refused by the tree: plain windows only
 
 
 def test_mixture_has_the_configured_proportions():
@@ -147,8 +167,6 @@ def test_long_documents_are_windowed_with_their_heading_path():
     body = "\n\n".join(f"Paragraph {i} of chapter three, which goes on for a while." for i in range(400))
     book = "# The Book\n\n## Chapter One\n\nShort.\n\n## Chapter Three\n\n" + body + "\n"
     b = ExampleBuilder(DataConfig(seq_len=600))
-    import random
-
     rng = random.Random(0)
     for _ in range(20):
         ex = b.plain(rng, SourceDoc("b", "s", "", book), 600)
@@ -201,11 +219,9 @@ def test_real_corpus_records(corpus_dir):
     for f in sorted(corpus_dir.glob("*.jsonl.xz")):
         doc = next(read_jsonl(f))
         assert doc.id and doc.source and doc.text.startswith("# ")
-        s = scan(doc.text)
-        assert s.headings and s.paragraphs
+        s = span_table(doc.text)
+        assert s.count("heading") and s.count("paragraph")
         b = ExampleBuilder(DataConfig(seq_len=4096))
-        import random
-
         for kind in ("sentence", "paragraph", "heading", "section", "plain"):
             ex = b.build(random.Random(0), kind, doc, 4096)
             if ex is not None:

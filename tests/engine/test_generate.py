@@ -4,7 +4,8 @@ import threading
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from engine.api import Engine, GenerationRequest, InProcessEngine, load_engine
 from engine.bytes import BOS, CONTROL_BYTES, EOS, Utf8State
@@ -42,7 +43,8 @@ def engine(request):
 @given(context=st.binary(max_size=60), seed=st.integers(0, 2**31 - 1), temperature=st.sampled_from([0.0, 0.7, 1.5]))
 def test_sampled_bytes_are_always_valid_utf8(engine, context, seed, temperature):
     """Random weights put mass everywhere, so this exercises the mask: no invalid byte, no control byte."""
-    req = GenerationRequest(prompt=bytes([BOS]) + context, n=3, max_bytes=48, seed=seed, temperature=temperature, top_p=1.0)
+    req = GenerationRequest(prompt=bytes([BOS]) + context, n=3, max_bytes=48, seed=seed, temperature=temperature,
+                            top_p=1.0)
     for c in engine.generate(req):
         raw = c.text.encode("utf-8")
         assert not (set(raw) & CONTROL_BYTES)
@@ -141,3 +143,17 @@ def test_load_engine_errors(tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(EngineUnavailable, match="no CUDA GPU"):
             load_engine(tmp_path, device="cuda")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("nbytes", [4095, 4096, 4097, 65536])
+def test_bundled_model_generates_on_the_gpu_after_a_long_prompt(nbytes):
+    """Prompts of 4 KB and more crashed the Triton scan ("illegal memory access"): the last prefill segment
+    held no chunk boundary, and the dechunking EMA ran mamba_chunk_scan_combined on an empty sequence."""
+    from engine.resources import bundled_model_dir, demo_document
+
+    engine = load_engine(bundled_model_dir(), backend="mamba_ssm", device="cuda")
+    text = demo_document().read_bytes()
+    prompt = bytes([BOS]) + (text * (nbytes // len(text) + 1))[:nbytes]
+    cands = engine.generate(GenerationRequest(prompt, max_bytes=16, n=3, seed=0))
+    assert len(cands) == 3 and all(c.nbytes > 0 and c.finish in ("stop", "length") for c in cands)

@@ -12,7 +12,8 @@ from engine.ssm.reference import segsum, ssd_scan, ssd_sequential
 
 def random_ssm(b, l, h, p, g, n, seed, device="cpu", dtype=torch.float32):
     gen = torch.Generator().manual_seed(seed)
-    r = lambda *s: torch.randn(*s, generator=gen)
+    def r(*s):
+        return torch.randn(*s, generator=gen)
     x = r(b, l, h, p)
     dt = torch.nn.functional.softplus(r(b, l, h) - 2)
     A = -torch.rand(h, generator=gen) * 4 - 0.1
@@ -105,7 +106,8 @@ def test_triton_mixer_equals_reference_forward_and_backward(dtype, tol, l):
         outs.append(y.float())
         grads.append([x.grad] + [p.grad for p in m.parameters()])
         m.zero_grad()
-    rel = lambda a, b: ((a - b).norm() / b.norm().clamp(min=1e-12)).item()
+    def rel(a, b):
+        return ((a - b).norm() / b.norm().clamp(min=1e-12)).item()
     assert rel(outs[1], outs[0]) < tol
     for g_tri, g_ref in zip(grads[1], grads[0]):
         assert rel(g_tri.float(), g_ref.float()) < tol * 3

@@ -3,11 +3,27 @@
 import random
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.bytes import BOS, CONTROL_BYTES, EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, INSTRUCTION, OLD, TASK
-from engine.tasks import (ACTION_LEVELS, Action, Task, TaskFormatError, align, build_example, build_prompt, finish,
-                          fit, heading_path, parse, parse_example, stop_rule, trim_prefix, trim_suffix)
+from engine.tasks import (
+    ACTION_LEVELS,
+    Action,
+    Task,
+    TaskFormatError,
+    align,
+    build_example,
+    build_prompt,
+    finish,
+    fit,
+    heading_path,
+    parse,
+    parse_example,
+    stop_rule,
+    trim_prefix,
+    trim_suffix,
+)
 
 DOC = """# Field Notes
 
@@ -59,7 +75,8 @@ def test_layout_is_exactly_as_documented():
     t = Task(Action.REWRITE, "sentence", "Before ", " after.", old="Old.", instruction="shorter")
     psm = build_prompt(t, "psm").data
     assert psm == (bytes([BOS, TASK]) + b"rewrite:sentence" + bytes([OLD]) + b"Old." + bytes([INSTRUCTION])
-                   + b"shorter" + bytes([FIM_PREFIX]) + b"Before " + bytes([FIM_SUFFIX]) + b" after." + bytes([FIM_MIDDLE]))
+                   + b"shorter" + bytes([FIM_PREFIX]) + b"Before " + bytes([FIM_SUFFIX]) + b" after."
+                   + bytes([FIM_MIDDLE]))
     spm = build_prompt(t, "spm").data
     assert spm.endswith(bytes([FIM_SUFFIX]) + b" after." + bytes([FIM_PREFIX]) + b"Before " + bytes([FIM_MIDDLE]))
     assert build_prompt(Task(Action.CONTINUE, "paragraph", "Once upon", "")).data == bytes([BOS]) + b"Once upon"
@@ -68,9 +85,12 @@ def test_layout_is_exactly_as_documented():
         bytes([BOS, TASK]) + b"expand:section:2" + bytes([FIM_PREFIX]))
 
 
-@pytest.mark.parametrize("bad", [b"", b"x", bytes([BOS, TASK]) + b"nope:sentence" + bytes([FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE]),
-                                 bytes([BOS, TASK]) + b"rewrite:sentence" + bytes([FIM_PREFIX, FIM_MIDDLE]),
-                                 bytes([BOS, TASK]) + b"rewrite:sentence" + bytes([FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE]) + b"x",
+_HEAD = bytes([BOS, TASK])
+
+
+@pytest.mark.parametrize("bad", [b"", b"x", _HEAD + b"nope:sentence" + bytes([FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE]),
+                                 _HEAD + b"rewrite:sentence" + bytes([FIM_PREFIX, FIM_MIDDLE]),
+                                 _HEAD + b"rewrite:sentence" + bytes([FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE]) + b"x",
                                  bytes([BOS]) + b"a" + bytes([EOS]) + b"b"])
 def test_parse_refuses_malformed(bad):
     with pytest.raises(TaskFormatError):
@@ -107,17 +127,15 @@ def test_finish_per_level():
 
 
 def _aligned_spans(doc: str):
-    from engine.data import scan, sentence_spans
+    """Every span training cuts from `doc` (the editor's span rules over its document tree)."""
+    from engine.examples import row_task
+    from engine.spans import NODE_KINDS, span_table
 
-    s = scan(doc)
-    for a, b in s.paragraphs:
-        yield Task(Action.REWRITE, "paragraph", doc[:a], doc[b:]), doc[a:b]
-        for x, y in sentence_spans(doc, a, b):
-            yield Task(Action.REWRITE, "sentence", doc[:x], doc[y:]), doc[x:y]
-    for a, b, lvl in s.headings:
-        yield Task(Action.SUMMARISE, "heading", doc[:a], doc[b:], heading_level=lvl), doc[a:b]
-    for a, b, lvl in s.sections:
-        yield Task(Action.EXPAND, "section", doc[:a], doc[b:], heading_level=lvl), doc[a:b]
+    table = span_table(doc)
+    for kind in NODE_KINDS:
+        for i in range(table.count(kind)):
+            row = table.row(kind, i)
+            yield row_task(kind, row, doc), doc[row.start:row.end]
 
 
 def test_finish_is_identity_on_real_spans_followed_by_their_stop():
@@ -176,7 +194,8 @@ def test_align():
 
 def test_training_examples_decode_to_prompts():
     """Every example the data path builds is an inference prompt of its own task plus the middle and EOS."""
-    from engine.data import DataConfig, ExampleBuilder, SourceDoc
+    from engine.corpus import SourceDoc
+    from engine.examples import DataConfig, ExampleBuilder
 
     b = ExampleBuilder(DataConfig(seq_len=512))
     rng = random.Random(3)

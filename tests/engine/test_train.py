@@ -1,4 +1,5 @@
-"""engine/train.py: schedule, per-stage param groups, checkpoints, exact resume, time budget, validation."""
+"""engine/train/ and `scriba train` (app/cli/train.py): schedule, per-stage param groups, checkpoints, exact
+resume, time budget, validation, progress through a callback."""
 
 import json
 import math
@@ -8,7 +9,12 @@ import pytest
 
 pytest.importorskip("engine.model")
 
-from engine.train import TrainConfig, load_run_config, lr_factor, main, param_groups  # noqa: E402
+from app.cli import main as scriba  # noqa: E402
+from engine.train import TrainConfig, load_run_config, lr_factor, param_groups  # noqa: E402
+
+
+def main(argv: list[str]) -> int:
+    return scriba(["train", *argv])
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -137,7 +143,7 @@ def test_evaluate_counts_only_targets():
     import torch
 
     from engine.config import preset
-    from engine.data import Example
+    from engine.examples import Example
     from engine.model import HNetLM
     from engine.train import evaluate
 
@@ -150,17 +156,43 @@ def test_evaluate_counts_only_targets():
 
 
 def test_scriba_train_command_passes_options_through(tmp_path, corpus):
-    from app.cli import main as scriba
-
-    rc = scriba(["train", "--config", str(REPO / "engine/configs/tiny.json"), "--data", str(corpus), "--out",
-                 str(tmp_path / "c"), "--max-steps", "2", "--seq-len", "128", "--no-progress"])
+    rc = scriba(["train", "--config", "tiny", "--data", str(corpus), "--out", str(tmp_path / "c"), "--max-steps",
+                 "2", "--seq-len", "128", "--lr", "0.001", "--no-progress"])
     assert rc == 0 and (tmp_path / "c/model/config.json").is_file()
+    saved = json.loads((tmp_path / "c/run_config.json").read_text())
+    assert saved["train"]["max_steps"] == 2 and saved["train"]["lr"] == 0.001 and saved["data"]["seq_len"] == 128
+    assert saved["data"]["paths"] == [str(corpus)] and saved["model"]["name"] == "tiny"
+
+
+def test_refusals_are_one_line(tmp_path, corpus, capsys):
+    assert main(["--config", "no-such-config", "--out", str(tmp_path / "x")]) == 1
+    assert capsys.readouterr().err.startswith("scriba train: no engine config named 'no-such-config'")
+    assert main(["--preset", "huge-nonexistent", "--data", str(corpus), "--out", str(tmp_path / "y")]) == 1
+    assert "unknown preset" in capsys.readouterr().err
+    assert main(["--from-history", str(tmp_path / "none.db"), "--out", str(tmp_path / "z")]) == 1
+    assert "no store" in capsys.readouterr().err
+
+
+def test_library_reports_progress_through_the_callback_and_prints_nothing(tmp_path, corpus, capfd):
+    from engine.train import new_run, train
+
+    run = new_run(tmp_path / "lib", REPO / "engine/configs/tiny.json",
+                  overrides={"paths": [str(corpus)], "seq_len": 128, "batch_size": 2, "max_steps": 3,
+                             "log_every": 1, "eval_every": 0})
+    records = []
+    result = train(run, on_progress=records.append)
+    assert (result.step, result.stopped, result.export) == (3, "max_steps", tmp_path / "lib/model")
+    assert [r["step"] for r in records if "loss" in r] == [1, 2, 3]
+    assert records[0]["event"] == "start" and records[-1]["event"] == "end" and "all" in result.val
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
 
 
 def test_from_history_jsonl(tmp_path, corpus):
     from dataclasses import asdict
 
-    from engine.protocol import HistoryPair, read_history_jsonl
+    from engine.corpus import read_history_jsonl
+    from engine.protocol import HistoryPair
 
     before = "# T\n\nThe cat sat. It purred.\n"
     pair = HistoryPair("d", before, 5, 17, "A cat sat down.", "rewrite", "sentence", instruction="longer")

@@ -6,14 +6,18 @@ x reject all, escape cancel a running generation (then reject).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
 
-HINT = ("Select a node and ask for help: e expand · r rewrite · i rewrite as… · s summarise · c continue · "
-        "o outline · v inspect  (ctrl+p: every command)")
+from app.tui.writing_actions import hint
+
+HINT = hint()
 _CONTROL = {c: "·" for c in range(32) if c not in (9, 10)} | {127: "·"}
 
 
@@ -28,7 +32,8 @@ class CandidateCard(Static):
         self.index = index
 
     def show(self, text: str, finish: str, nbytes: int) -> None:
-        state = {"running": "…", "stop": "done", "length": "cut at length", "cancelled": "cancelled"}.get(finish, finish)
+        state = {"running": "…", "stop": "done", "length": "cut at length", "cancelled": "cancelled"}.get(
+            finish, finish)
         self.border_title = f"{self.index + 1}"
         self.border_subtitle = f"{nbytes} B · {state}"
         self.update(Text(printable(text) or "…", overflow="fold"))
@@ -42,14 +47,20 @@ class CandidateCard(Static):
 
 class CandidatesPanel(Horizontal, can_focus=True):
     BINDINGS = [
-        *(Binding(str(i), f"app.accept_candidate({i - 1})", "Accept" if i == 1 else f"Accept {i}", show=i == 1, key_display="1-9")
-          for i in range(1, 10)),
+        *(Binding(str(i), f"screen.accept_candidate({i - 1})", "Accept" if i == 1 else f"Accept {i}", show=i == 1,
+                  key_display="1-9") for i in range(1, 10)),
         Binding("enter", "accept_highlighted", "Accept"),
         Binding("left", "move(-1)", "Prev", show=False),
         Binding("right", "move(1)", "Next", show=False),
-        Binding("g", "app.regenerate", "Regenerate"),
-        Binding("x", "app.reject_candidates", "Reject"),
+        Binding("g", "screen.regenerate", "Regenerate"),
+        Binding("x", "screen.reject_candidates", "Reject"),
     ]
+
+    @dataclass
+    class Accept(Message):
+        """The writer took candidate `index` (the highlighted one, by enter)."""
+
+        index: int
 
     highlighted: reactive[int] = reactive(0)
 
@@ -118,4 +129,4 @@ class CandidatesPanel(Horizontal, can_focus=True):
                 self.scroll_to_widget(cards[self.highlighted], animate=False)
 
     def action_accept_highlighted(self) -> None:
-        self.app.action_accept_candidate(self.highlighted)
+        self.post_message(self.Accept(self.highlighted))

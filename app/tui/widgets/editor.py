@@ -1,11 +1,13 @@
 """The editor for the selected node: a Markdown TextArea that reports hand edits at a sensible grain.
 
 It posts `NodeEditor.EditReady(node_id, text)` when the writer pauses typing (IDLE_SECONDS), when it
-loses focus, and before it is given another node, never per keystroke. The app records each as one
-revision by the writer.
+loses focus, and before it is given another node, never per keystroke. The screen records each as
+one revision by the writer.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from textual.binding import Binding
 from textual.message import Message
@@ -17,19 +19,18 @@ IDLE_SECONDS = 2.0
 
 class NodeEditor(TextArea):
     BINDINGS = [
-        Binding("escape", "app.focus_outline", "Back to outline"),
-        Binding("ctrl+r", "app.rewrite", "Rewrite"),
-        Binding("ctrl+g", "app.continue_text", "Continue"),
+        Binding("escape", "screen.focus_outline", "Back to outline"),
+        Binding("ctrl+r", "screen.writing_action('rewrite')", "Rewrite"),
+        Binding("ctrl+g", "screen.writing_action('continue')", "Continue"),
     ]
 
+    @dataclass
     class EditReady(Message):
         """The writer changed node `node_id` to `text` and paused (or left the editor)."""
 
-        def __init__(self, node_id: str, text: str, reason: str) -> None:
-            super().__init__()
-            self.node_id = node_id
-            self.text = text
-            self.reason = reason
+        node_id: str
+        text: str
+        reason: str  # "idle" | "blur" | "selection"
 
     def __init__(self, **kwargs) -> None:
         super().__init__("", soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kwargs)

@@ -3,6 +3,9 @@ the highlighted revision against the text as it is now, and restore (a new revis
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -13,20 +16,22 @@ from textual.widgets.option_list import Option
 
 from app.tui.formatting import diff, revision_row
 
+if TYPE_CHECKING:  # the store loads after the first screen
+    from app.store.repository import RevisionInfo
+
 MAX_ROWS = 500  # newest first; older ones are in the time-travel view and `scriba history`
 
 
 class RevisionList(OptionList):
     BINDINGS = [
-        Binding("t", "app.toggle_history_scope", "Node/doc"),
+        Binding("t", "screen.toggle_history_scope", "Node/doc"),
         Binding("R", "restore", "Restore"),
-        Binding("T", "app.time_travel", "Time travel", show=False),
+        Binding("T", "screen.time_travel", "Time travel", show=False),
     ]
 
+    @dataclass
     class RestoreRequested(Message):
-        def __init__(self, revision) -> None:
-            super().__init__()
-            self.revision = revision
+        revision: RevisionInfo
 
     def action_restore(self) -> None:
         panel = self.parent

@@ -17,6 +17,8 @@ from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from app.tui.writing_actions import outline_bindings
+
 PREVIEW_CHARS = 48
 FIRST_LINES = 600  # a new document opens with as many heading levels expanded as fit in this many lines
 
@@ -85,29 +87,23 @@ class OutlineTree(Tree[OutlineItem]):
     """The outline. Posts `OutlineTree.NodeChosen` when the highlighted node changes."""
 
     BINDINGS = [
-        Binding("e", "app.expand", "Expand"),
-        Binding("r", "app.rewrite", "Rewrite"),
-        Binding("i", "app.instruct", "Rewrite as…"),
-        Binding("s", "app.summarise", "Summarise"),
-        Binding("c", "app.continue_text", "Continue"),
-        Binding("o", "app.outline", "Outline"),
-        Binding("n", "app.new_paragraph", "New ¶", show=False),
-        Binding("h", "app.new_heading", "New §", show=False),
-        Binding("d", "app.delete_node", "Delete", show=False),
+        *outline_bindings(),  # the writing actions, from the registry
+        Binding("n", "screen.new_paragraph", "New ¶", show=False),
+        Binding("h", "screen.new_heading", "New §", show=False),
+        Binding("d", "screen.delete_node", "Delete", show=False),
         Binding("right", "open_node", "Open", show=False),
         Binding("left", "close_node", "Close", show=False),
-        Binding("ctrl+up", "app.move_node(-1)", "Move up", show=False),
-        Binding("ctrl+down", "app.move_node(1)", "Move down", show=False),
-        Binding("v", "app.inspect", "Inspect"),
-        Binding("enter", "app.focus_editor", "Edit"),
+        Binding("ctrl+up", "screen.move_node(-1)", "Move up", show=False),
+        Binding("ctrl+down", "screen.move_node(1)", "Move down", show=False),
+        Binding("v", "screen.inspect", "Inspect"),
+        Binding("enter", "screen.focus_editor", "Edit"),
     ]
     COMPONENT_CLASSES = Tree.COMPONENT_CLASSES | {
         "outline--heading", "outline--paragraph", "outline--sentence", "outline--block"}
 
+    @dataclass
     class NodeChosen(Message):
-        def __init__(self, node_id: str | None) -> None:
-            super().__init__()
-            self.node_id = node_id
+        node_id: str | None
 
     def __init__(self, **kwargs) -> None:
         super().__init__("document", **kwargs)

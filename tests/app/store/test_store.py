@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.document import Document
 from app.store import ConflictError, DocumentNotFound, Store, StoreError, default_db_path
+from engine.document import Document
 
 TEXT = """# Field notes
 
@@ -280,6 +280,33 @@ def test_reimport_same_path(store, doc_id, tmp_path):
     assert len(store.documents()) == 1
     other = store.import_document(TEXT)  # no path: always a new document
     assert other.id != doc_id and len(store.documents()) == 2
+
+
+def test_file_hash_is_kept_per_document_without_touching_the_history(store, doc_id, tmp_path):
+    other = store.import_document("# Other\n\nText.\n", path=str(tmp_path / "other.md")).id
+    revisions = store.history(doc_id)
+    assert store.file_hash(doc_id) is None and store.file_hash(other) is None
+    store.set_file_hash(doc_id, "0" * 32)
+    store.set_file_hash(doc_id, "f" * 32)  # the latest write wins
+    assert store.file_hash(doc_id) == "f" * 32 and store.file_hash(other) is None
+    assert store.history(doc_id) == revisions  # session state: no change, no revision
+    store.close()
+    with Store(store.path) as reopened:  # durable: it is in the database, not in a side file
+        assert reopened.file_hash(doc_id) == "f" * 32
+        assert not Path(str(store.path) + ".saved.json").exists()
+
+
+def test_file_hash_refusals(store, doc_id):
+    with pytest.raises(DocumentNotFound):
+        store.file_hash("0" * 32)
+    with pytest.raises(DocumentNotFound):
+        store.set_file_hash("0" * 32, "a" * 32)
+    with pytest.raises(ValueError):
+        store.set_file_hash(doc_id, "")
+    assert store.file_hash(doc_id) is None
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.set_file_hash(doc_id, "a" * 32)
 
 
 def test_revisions_and_changes_are_append_only(store, doc_id):

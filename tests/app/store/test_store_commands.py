@@ -1,5 +1,5 @@
-"""`scriba import | export | history | tree` (app/store/commands.py, through app.cli.main): output,
-exit codes, export at an old revision, re-import of a changed file; no torch on these paths."""
+"""`scriba import | export | history | tree` (app/store/queries.py, printed by app/cli/, through app.cli.main):
+output, exit codes, export at an old revision, re-import of a changed file; no torch on these paths."""
 
 from __future__ import annotations
 
@@ -86,6 +86,6 @@ def test_refusals_exit_1_with_one_line(env, capsys):
 
 
 def test_store_commands_do_not_import_torch(tmp_path):
-    code = ("import sys, app.store, app.store.commands, app.store.repository; "
-            "assert 'torch' not in sys.modules, 'torch imported'")
+    code = ("import sys, app.store, app.store.queries, app.store.repository, app.cli.import_, app.cli.export, "
+            "app.cli.history, app.cli.tree; assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)

@@ -15,8 +15,8 @@ TEXT = "# Shared\n\nFirst paragraph, for writer A.\n\nSecond paragraph, for writ
 
 def _writer(db_path: str, doc_id: str, node_id: str, tag: str, start, results) -> None:
     """Commit EDITS edits to one node, each read-modify-commit with base_revision. Reports conflicts seen."""
-    from engine.document import Document
     from app.store import ConflictError
+    from engine.document import Document
 
     conflicts = 0
     with Store(db_path, timeout=30) as store:

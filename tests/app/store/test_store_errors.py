@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from app.cli import main
 from app.store import Store, StoreError
-from app.store.commands import cmd_export, cmd_history
 
 TEXT = "# Title\n\n" + "\n\n".join(f"Paragraph {i} says something. It goes on a little." for i in range(300)) + "\n"
 
@@ -135,7 +135,7 @@ def test_read_only_folder_is_refused(tmp_path):
 def test_cli_prints_one_line_and_exits_1(tmp_path, capsys):
     path = tmp_path / "notes.md"
     path.write_text("not a database")
-    assert cmd_export(path, "whatever", None, None) == 1
-    assert cmd_history(path, "whatever", None, False) == 1
+    assert main(["export", "whatever", "--db", str(path)]) == 1
+    assert main(["history", "whatever", "--db", str(path)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 2 and "Traceback" not in err and "not a scriba database" in err

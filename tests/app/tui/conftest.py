@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.tui import formatting
-from app.tui.session import DEMO
+from engine.resources import demo_document
 
 SIZE = (160, 48)
 
@@ -22,7 +22,7 @@ def _frozen_clock(monkeypatch):
 @pytest.fixture
 def essay(tmp_path) -> Path:
     path = tmp_path / "essay.md"
-    shutil.copyfile(DEMO, path)
+    shutil.copyfile(demo_document(), path)
     return path
 
 

@@ -9,14 +9,14 @@ import itertools
 import time
 
 from app.tui.app import ScribaApp
-from app.tui.session import DEMO
+from engine.resources import demo_document
 
 MB = 1 << 20
 
 
 def big_document(size: int = MB) -> str:
     """About `size` bytes of Markdown: the demo essay's sections, renumbered, over and over."""
-    body = DEMO.read_text().split("\n", 1)[1]
+    body = demo_document().read_text().split("\n", 1)[1]
     parts, total = ["# A very long document\n"], 0
     for i in itertools.count(1):
         chunk = f"\n## Part {i}\n" + body.replace("## ", f"### {i}.").replace("### The", f"#### {i}: The")
@@ -73,7 +73,7 @@ async def open_in_app(path, db_path) -> dict[str, float]:
             if app.session is not None and app.session.provisional:  # shown, not editable yet
                 assert app.editor.read_only
             await asyncio.sleep(0.005)
-        assert app.ready_to_change()
+        assert app.main.ready_to_change()
         nodes = list(app.doc.walk())
         assert len(nodes) > 10_000  # the whole document is open (and in the store: not provisional)
         # the outline adds the children of a collapsed node when it is opened: any node can be shown

@@ -4,10 +4,10 @@ edits (insert, move, delete)."""
 from __future__ import annotations
 
 import pytest
+from tui_helpers import opened, select, wait_for
 
 from app.store import Store
 from app.tui.widgets import editor as editor_module
-from tui_helpers import opened, select, wait_for
 
 pytestmark = pytest.mark.asyncio
 

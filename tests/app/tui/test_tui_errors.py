@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from tui_helpers import opened, select, wait_for
 
 from app.store import Store
-from tui_helpers import opened, select, wait_for
 
 pytestmark = pytest.mark.asyncio
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from tui_helpers import opened, select, wait_for
 
 from app.store import Store
-from tui_helpers import opened, select, wait_for
 
 pytestmark = pytest.mark.asyncio
 
@@ -69,7 +69,7 @@ async def test_export_writes_another_file(make_app, essay, tmp_path):
     target = tmp_path / "out" / "copy.md"
     async with app.run_test() as pilot:
         await opened(pilot)
-        app.action_export()
+        app.main.action_export()
         await pilot.pause()
         app.screen.query_one("Input").value = str(target)
         await pilot.press("enter")
@@ -82,7 +82,7 @@ async def test_missing_file_is_created_on_save(make_app, tmp_path):
     app = make_app(path)
     async with app.run_test() as pilot:
         await opened(pilot)
-        app.action_new_heading()  # nothing selected: refused with a note, no crash
+        app.main.action_new_heading()  # nothing selected: refused with a note, no crash
         assert app.doc.to_markdown() == ""
         await pilot.press("ctrl+s")
     assert path.exists() and path.read_text() == ""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from app.session import Session, demo_copy
 from app.sync import atomic_write, content_hash
 from app.tui import run_app
-from app.tui.session import DEMO, Session, demo_copy
+from engine.resources import demo_document
 
 
 def test_run_app_refuses_a_binary_file(tmp_path, capsys):
@@ -24,10 +25,10 @@ def test_run_app_refuses_invalid_utf8(tmp_path, capsys):
 
 def test_demo_is_copied_and_the_bundled_copy_kept(tmp_path):
     copy = demo_copy(tmp_path)
-    assert copy.read_text() == DEMO.read_text()
+    assert copy.read_text() == demo_document().read_text()
     copy.write_text("# mine\n")
     assert demo_copy(tmp_path).read_text() == "# mine\n"  # an existing copy is never overwritten
-    assert DEMO.read_text().startswith("# Writing Long Documents")
+    assert demo_document().read_text().startswith("# Writing Long Documents")
 
 
 def test_atomic_write_replaces_whole_file(tmp_path):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from tui_helpers import opened, select, wait_for
 
 from app.store import Store
 from app.tui.screens.time_travel import TimeTravelScreen
-from tui_helpers import opened, select, wait_for
 
 pytestmark = pytest.mark.asyncio
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from tui_helpers import opened, select, wait_for
 
 from app.tui.commands import COMMANDS
 from app.tui.widgets.inspect_view import BOUNDARY
-from tui_helpers import opened, select, wait_for
 
 pytestmark = pytest.mark.asyncio
 
@@ -31,15 +31,15 @@ async def test_every_app_action_is_in_the_palette(make_app):
     app = make_app()
     async with app.run_test(size=(160, 48)) as pilot:
         await opened(pilot)
-        for _, _, action in COMMANDS:
-            name = action.split("(")[0]
-            assert hasattr(app, f"action_{name}"), action
-        from app.tui.widgets.outline import OutlineTree
+        for _, _, action in COMMANDS:  # run on the main screen, "app." ones on the app
+            target, name = (app, action[4:]) if action.startswith("app.") else (app.main, action)
+            assert hasattr(target, f"action_{name.split('(')[0]}"), action
         from app.tui.widgets.candidates import CandidatesPanel
+        from app.tui.widgets.outline import OutlineTree
 
-        bound = {b.action.removeprefix("app.").split("(")[0]
-                 for cls in (OutlineTree, CandidatesPanel, type(app)) for b in cls.BINDINGS}
-        listed = {a.split("(")[0] for _, _, a in COMMANDS}
+        bound = {b.action.removeprefix("app.").removeprefix("screen.").split("(")[0]
+                 for cls in (OutlineTree, CandidatesPanel, type(app), type(app.main)) for b in cls.BINDINGS}
+        listed = {a.removeprefix("app.").split("(")[0] for _, _, a in COMMANDS}
         assert bound - listed <= {"open_node", "close_node", "move", "accept_highlighted", "escape"}
 
 

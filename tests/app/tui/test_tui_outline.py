@@ -4,9 +4,9 @@ when it is opened or when a node in it is selected, and what was open stays open
 from __future__ import annotations
 
 import pytest
+from tui_helpers import opened, wait_for
 
 from app.tui.widgets import outline as outline_module
-from tui_helpers import opened, wait_for
 
 pytestmark = pytest.mark.asyncio
 

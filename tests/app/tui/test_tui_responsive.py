@@ -6,7 +6,6 @@ import dataclasses
 import time
 
 import pytest
-
 from tui_helpers import opened, select, wait_for
 
 pytestmark = pytest.mark.asyncio

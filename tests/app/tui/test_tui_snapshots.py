@@ -4,10 +4,9 @@ Update them with `pytest tests/tui/test_snapshots.py --snapshot-update` after a 
 
 from __future__ import annotations
 
-import pytest
-
-from engine.api import Candidate
 from tui_helpers import opened, select, wait_for
+
+from engine.protocol import Candidate
 
 SIZE = (160, 48)
 

@@ -4,10 +4,10 @@ our own saves are not; a conflict with unsaved editor text is asked about; a del
 from __future__ import annotations
 
 import pytest
+from tui_helpers import opened, select, wait_for
 
 from app.store import Store
 from app.tui.screens.dialogs import Choice
-from tui_helpers import opened, select, wait_for
 
 pytestmark = pytest.mark.asyncio
 

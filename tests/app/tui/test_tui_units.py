@@ -5,9 +5,9 @@ from __future__ import annotations
 from app.tui.formatting import diff, word_diff
 from app.tui.widgets.candidates import printable
 from app.tui.widgets.inspect_view import BOUNDARY, char_byte_starts, render_inspection
-from engine.document import Document
 from app.tui.widgets.outline import block_icon, first_expanded, preview
 from app.tui.widgets.preview import WHOLE_LIMIT, window
+from engine.document import Document
 
 
 def test_char_byte_starts_handles_multibyte_characters():

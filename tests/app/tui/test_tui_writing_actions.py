@@ -4,9 +4,9 @@ candidates streaming in, accepting one, and what ends up in the tree, the store 
 from __future__ import annotations
 
 import pytest
+from tui_helpers import opened, select, wait_for
 
 from app.store import Store
-from tui_helpers import opened, select, wait_for
 
 pytestmark = pytest.mark.asyncio
 

@@ -393,7 +393,8 @@ def test_move_nodes():
     assert_consistent(doc)
     with pytest.raises(InputRefused):
         doc.move(alpha.id, find(doc, "### Alpha one").id, 0)
-    doc.move(find(doc, "Intro one.", "sentence").id, find(doc, "Deep.", "paragraph").id, 1)  # empties the intro paragraph
+    # this empties the intro paragraph
+    doc.move(find(doc, "Intro one.", "sentence").id, find(doc, "Deep.", "paragraph").id, 1)
     assert_consistent(doc)
 
 

@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_document import assert_consistent
 
 from engine.document import Document, check_corpus_roundtrip
 from engine.document.roundtrip import check_one
-from test_document import assert_consistent
 
 PER_SOURCE = 30
 

@@ -9,9 +9,9 @@ import os
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_document import assert_consistent
 
 from engine.document import Document, InputRefused, Kind
-from test_document import assert_consistent
 
 SCALE = float(os.environ.get("SCRIBA_PROPERTY_SCALE", "1"))  # e.g. 20 for a long local hunt
 MARKDOWNY = list("#*-_>`[]():.!?\n\r \t=|<~1aAzZ\"'.,;") + ["\u00a0", "é", "日", "🎉", "e.g.", "Dr.", "    ",

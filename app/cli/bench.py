@@ -1,0 +1,46 @@
+"""`scriba bench`: train and decode speed of an H-Net against an isotropic Mamba-2 of the same size, or
+(--model DIR) how fast a trained model writes here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from app.cli.options import refuse
+from engine.config import PRESETS
+from engine.protocol import EngineUnavailable
+
+NAME = "bench"
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(NAME, help="training and decoding speed, H-Net vs an isotropic Mamba-2 baseline")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--size", default="small", choices=list(PRESETS), metavar="SIZE",
+                   help="model size preset for the benchmark (tiny, small, 30m)")
+    p.add_argument("--seq-len", type=int, default=None)
+    p.add_argument("--batch", type=int, default=None)
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--backend", default="auto", choices=["auto", "torch", "mamba_ssm"])
+    p.add_argument("--device", default=None)
+    p.add_argument("--cuda-graph", action="store_true", default=None)
+    p.add_argument("--model", help="instead: the writing speed of this model directory (e.g. assets/model): "
+                   "prefill bytes/s and decode bytes/s for 1 and 3 candidates, as the editor uses it")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def run(args) -> int:
+    from engine import bench  # torch: only when this command runs
+
+    if args.model:
+        try:
+            report = bench.run_model_bench(args.model, args.device, args.backend)
+        except EngineUnavailable as exc:
+            return refuse(exc, NAME)
+        print(json.dumps(report, indent=2) if args.json else bench.format_model_report(report))
+        return 0
+    report = bench.run_bench(args.size, args.device, args.backend, args.batch, args.seq_len, args.steps,
+                             args.cuda_graph)
+    print(json.dumps(report, indent=2) if args.json else bench.format_table(report))
+    return 0

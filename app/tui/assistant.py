@@ -1,0 +1,238 @@
+"""The model's side of the editor: loading the engine (in a worker, once the document shows), running a
+writing action on a node (streaming its candidates into the candidates panel), accepting, rejecting
+or regenerating them, and inspect.
+
+The assistant owns the engine and the generation in flight, and drives the widgets it is given (the
+candidates panel, the status bar, the inspect view). The screen passes in the session and the node of
+each request, routes the workers' messages here, and hears back through CandidateAccepted and
+ChangeRefused (app.tui.messages) when a candidate went into the document or was refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from textual.screen import Screen
+
+from app import writing
+from app.session import Session
+from app.store.errors import ConflictError
+from app.tui.generation import Generation, run_generation
+from app.tui.messages import (
+    CandidateAccepted,
+    ChangeRefused,
+    EngineFailed,
+    EngineLoaded,
+    GenerationDone,
+    GenerationFailed,
+    GenerationUpdate,
+    InspectionReady,
+)
+from app.tui.options import EditorOptions
+from app.tui.widgets.candidates import CandidatesPanel
+from app.tui.widgets.inspect_view import InspectView
+from app.tui.widgets.outline import preview
+from app.tui.widgets.status import StatusBar
+from engine.actions import ActionRefused
+from engine.document import InputRefused
+from engine.protocol import Engine
+
+
+class Assistant:
+    def __init__(self, screen: Screen, options: EditorOptions, engine: Engine | None, *,
+                 candidates: CandidatesPanel, status: StatusBar, inspect_view: InspectView) -> None:
+        self.screen = screen  # where its workers run, its notes show and its messages go
+        self.options = options
+        self.engine = engine
+        self.engine_name: str | None = None
+        self.engine_error: str | None = None if (engine is not None or options.load_engine) else "no model loaded"
+        self.should_load_engine = options.load_engine and engine is None
+        self.generation: Generation | None = None
+        self.candidates = candidates
+        self.status = status
+        self.inspect_view = inspect_view
+
+    def start(self) -> None:
+        """On mount: show the engine it was given, or why there is none."""
+        if self.engine is not None:
+            self._engine_ready(self.engine)
+        elif not self.should_load_engine:
+            self.status.engine = self.engine_error
+
+    # -- the engine --------------------------------------------------------------------------------------
+
+    def load_engine_if_wanted(self) -> None:
+        if self.should_load_engine and self.engine is None:
+            self.should_load_engine = False
+            self.status.engine = "loading model…"
+            self.screen.run_worker(self._load_engine, thread=True, group="engine", name="load engine",
+                                   exit_on_error=False)
+
+    def _load_engine(self) -> None:
+        started = time.perf_counter()
+        try:
+            # torch loads here, in a worker, after the document is on screen
+            from engine.api import load_engine  # noqa: PLC0415
+
+            engine = load_engine(self.options.model_dir, backend=self.options.backend, device=self.options.device)
+        except Exception as exc:  # noqa: BLE001 - EngineUnavailable, no torch, …: say it, keep running
+            self.screen.post_message(EngineFailed(str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
+            return
+        self.screen.post_message(EngineLoaded(engine, time.perf_counter() - started))
+
+    def engine_loaded(self, message: EngineLoaded) -> None:
+        self._engine_ready(message.engine)
+
+    def _engine_ready(self, engine: Engine) -> None:
+        self.engine, self.engine_error = engine, None
+        info = engine.info()
+        self.engine_name = info.model
+        self.status.engine = f"{info.model} · {info.backend} · {info.device}"
+        self.status.engine_ok = True
+
+    def engine_failed(self, message: EngineFailed) -> None:
+        self.engine_error = message.reason
+        self.status.engine = "no model (writing actions off)"
+        self.screen.notify(f"{message.reason}\nYou can keep writing; the writing actions need a model (--model DIR).",
+                           title="No model", severity="warning", timeout=10)
+
+    def engine_or_explain(self) -> bool:
+        """Whether the engine is there; if not, tell the writer why the writing actions are off."""
+        if self.engine is not None:
+            return True
+        reason = self.engine_error or "the model is still loading; try again in a moment"
+        self.screen.notify(f"writing actions are off: {reason}", severity="warning")
+        return False
+
+    # -- generations -------------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self.generation is not None and self.generation.running
+
+    def generate(self, session: Session, node_id: str | None, action: str, instruction: str | None = None,
+                 seed: int | None = None) -> Generation | None:
+        """Ask the engine for candidates for `action` on `node_id` of the session's document, in a thread
+        worker (the session takes changes, and the writer's pending edit is recorded: the screen's part)."""
+        sampling = self.options.sampling if seed is None else dataclasses.replace(self.options.sampling, seed=seed)
+        try:
+            proposal = writing.propose(session.doc, node_id, action, instruction, sampling,
+                                       base_revision=session.revision)
+        except (ActionRefused, InputRefused, KeyError, ValueError) as exc:
+            self.screen.notify(f"{action}: {exc}", severity="warning")
+            return None
+        if self.generation is not None:
+            self.generation.cancel.set()
+        gen = Generation(proposal)
+        self.generation = gen
+        target = preview(session.doc.node(proposal.node_id).text, 30) if proposal.node_id else "the document"
+        self.candidates.start(f"{proposal.operation} {proposal.task.level} · {target}")
+        self.candidates.focus()
+        self.status.activity = f"{proposal.operation}…"
+        engine, post = self.engine, self.screen.post_message
+        self.screen.run_worker(lambda: run_generation(engine, gen, post), thread=True, exclusive=True,
+                               group=f"gen-{proposal.node_id}", name=f"{proposal.operation} {proposal.node_id}",
+                               exit_on_error=False)
+        return gen
+
+    def again(self) -> tuple[str, str | None, str | None, int | None] | None:
+        """(action, instruction, node id, seed) that asks again for the last request with the next seed."""
+        gen = self.generation
+        if gen is None:
+            return None
+        seed = None if gen.params.get("seed") is None else gen.params["seed"] + 1
+        return gen.proposal.action.name, gen.proposal.instruction, gen.node_id, seed
+
+    def update(self, message: GenerationUpdate) -> None:
+        if message.generation is self.generation and self.generation.running:
+            self.generation.latest = message.candidates
+            self.candidates.update_candidates(message.candidates, message.speed)
+            self.status.speed = message.speed
+
+    def done(self, message: GenerationDone) -> None:
+        gen = message.generation
+        gen.running = False
+        gen.raw = message.candidates
+        if gen is not self.generation:
+            return
+        self.candidates.update_candidates(message.candidates)
+        gen.texts = writing.finish_candidates(gen.proposal, message.candidates)
+        nbytes = sum(c.nbytes for c in message.candidates)
+        self.status.speed = nbytes / max(message.seconds, 1e-6)
+        self.status.activity = ""
+        note = (f"{'cancelled' if gen.cancel.is_set() else 'done'} · {nbytes} B in {message.seconds:.1f} s · "
+                "1-9/enter accept · g regenerate · x reject")
+        self.candidates.finish(gen.texts, note)
+
+    def failed(self, message: GenerationFailed) -> None:
+        message.generation.running = False
+        if message.generation is self.generation:
+            self.status.activity = ""
+            self.candidates.clear_candidates("the model failed")
+            self.screen.notify(f"the model failed: {message.reason}", severity="error", timeout=10)
+
+    def accept(self, session: Session | None, index: int) -> None:
+        """Put candidate `index` into the session's document (CandidateAccepted), or say why not."""
+        gen = self.generation
+        if gen is not None and gen.running:
+            # a candidate that has finished can be taken while the others are still being written
+            latest = gen.latest
+            if not (0 <= index < len(latest)) or latest[index].finish == "running":
+                self.screen.notify(f"candidate {index + 1} is still being written (esc stops all)",
+                                   severity="warning")
+                return
+            gen.take_finished()
+            self.status.activity = ""
+        if gen is None or session is None or not 0 <= index < len(gen.texts):
+            return
+        try:
+            accepted = session.accept(gen.proposal, gen.texts, index, model=self.engine_name)
+        except (ActionRefused, InputRefused, KeyError, ValueError) as exc:
+            self.screen.notify(f"cannot apply candidate {index + 1}: {exc}", severity="error")
+            return
+        except ConflictError as exc:
+            self.generation = None
+            self.candidates.clear_candidates(f"candidate {index + 1} not taken")
+            self.screen.post_message(ChangeRefused(f"candidate {index + 1}", exc))
+            return
+        self.generation = None
+        self.candidates.clear_candidates(f"accepted candidate {index + 1}")
+        self.screen.post_message(CandidateAccepted(accepted.focus))
+
+    def reject(self) -> None:
+        self.stop()
+        self.generation = None
+        self.candidates.clear_candidates("rejected")
+
+    def cancel(self) -> None:
+        """Stop the running generation (what it wrote so far stays as candidates)."""
+        if self.running:
+            self.generation.cancel.set()
+            self.candidates.border_subtitle = "cancelling…"
+
+    def stop(self) -> None:
+        """Stop the model now (the editor is leaving, or the candidates are put away)."""
+        if self.generation is not None:
+            self.generation.cancel.set()
+
+    # -- inspect -----------------------------------------------------------------------------------------
+
+    def inspect(self, node_id: str, text: str) -> None:
+        """The engine's entropy and chunk boundaries over `text`, in a thread worker (InspectionReady)."""
+        self.inspect_view.show_message("inspecting…")
+        engine, post = self.engine, self.screen.post_message
+
+        def work() -> None:
+            try:
+                post(InspectionReady(node_id, engine.inspect(text)))
+            except Exception as exc:  # noqa: BLE001
+                post(InspectionReady(node_id, exc))
+
+        self.screen.run_worker(work, thread=True, exclusive=True, group="inspect", exit_on_error=False)
+
+    def inspection_ready(self, message: InspectionReady) -> None:
+        if isinstance(message.inspection, Exception):
+            self.inspect_view.show_message(f"inspect failed: {message.inspection}")
+        else:
+            self.inspect_view.show(message.inspection)
