@@ -24,6 +24,7 @@ from platformdirs import user_data_dir
 from app import writing
 from app.store.errors import ConflictError, StoreError
 from app.sync import atomic_write, content_hash
+from engine.actions import changed_nodes
 from engine.document import Document, InputRefused, decode
 from engine.document.nodes import paused_gc
 from engine.resources import demo_document
@@ -251,6 +252,12 @@ class Session:
         doc.move(node_id, node.parent.id, i)
         self.commit(doc, author="writer", operation="move")
         return node_id
+
+    def changed_by(self, text: str) -> set[str]:
+        """The ids of the nodes that merging `text` (the file as another editor left it) would change."""
+        new = Document.from_records(self.doc.records())
+        new.merge_markdown(text)
+        return set(changed_nodes(self.doc, new))
 
     def merge_external(self, text: str) -> tuple[list[str], list]:
         """Merge `text` (the file as another editor left it) into the tree as an `external` revision.

@@ -1,6 +1,6 @@
 """ScribaApp: the styles, the theme, the global keys, and the main screen (app.tui.screens.main), which
-owns the panels and the open document. The app is given what to open and how (and an engine, if one is
-already loaded); everything else happens on its screens.
+owns the panels and the parts that hold the open document, its file and the model. The app is given
+what to open and how (and an engine, if one is already loaded); everything else happens on its screens.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from textual.binding import Binding
 
 from app import writing
 from app.tui.commands import ScribaCommands
-from app.tui.screens.main import EditorOptions, MainScreen
+from app.tui.options import EditorOptions
+from app.tui.screens.main import MainScreen
 from engine.protocol import Engine
 
 
@@ -71,9 +72,9 @@ class ScribaApp(App):
     doc = property(lambda self: self.main.doc)
     selected_id = property(lambda self: self.main.selected_id)
     generation = property(lambda self: self.main.generation)
-    engine = property(lambda self: self.main.engine)
-    engine_error = property(lambda self: self.main.engine_error)
-    watcher = property(lambda self: self.main.watcher)
+    engine = property(lambda self: self.main.assistant.engine)
+    engine_error = property(lambda self: self.main.assistant.engine_error)
+    watcher = property(lambda self: self.main.files.watcher)
     outline = property(lambda self: self.main.outline)
     editor = property(lambda self: self.main.editor)
     candidates = property(lambda self: self.main.candidates)

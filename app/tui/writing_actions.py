@@ -1,11 +1,14 @@
 """The writing actions as the editor offers them, derived from THE registry (engine.actions.ACTIONS):
-the outline's keys, the command palette's entries and the candidates panel's hint. A new registry
-entry shows up in all three; the main screen runs each through `action_writing_action(name)`."""
+the outline's keys, the command palette's entries, the candidates panel's hint and the dialog that asks
+for an instruction. A new registry entry shows up in all of them; the main screen runs each through
+`action_writing_action(name)`."""
 
 from __future__ import annotations
 
 from textual.binding import Binding
 
+from app.tui.screens.dialogs import TextPrompt
+from engine import actions
 from engine.actions import ACTIONS, WritingAction
 
 
@@ -36,3 +39,13 @@ def hint() -> str:
     """What the empty candidates panel says: the keys that ask the model for help."""
     keys = " · ".join(f"{a.key} {label(a).lower()}" for a in ACTIONS.values())
     return f"Select a node and ask for help: {keys} · v inspect  (ctrl+p: every command)"
+
+
+def instruction_prompt(name: str) -> TextPrompt | None:
+    """The dialog that asks for the instruction action `name` requires first (None: it runs at once)."""
+    entry = actions.get(name)
+    if entry.instruction != "required":
+        return None
+    help_text = ("How should the selected text change?" if entry.node_kinds
+                 else "New headings are added at the end of the document.")
+    return TextPrompt(*entry.prompt, help_text=help_text)

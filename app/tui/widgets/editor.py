@@ -15,6 +15,7 @@ from textual.timer import Timer
 from textual.widgets import TextArea
 
 IDLE_SECONDS = 2.0
+KIND_TITLE = {"heading": "§ heading", "paragraph": "¶ paragraph", "sentence": "› sentence", "block": "▤ block"}
 
 
 class NodeEditor(TextArea):
@@ -55,6 +56,16 @@ class NodeEditor(TextArea):
         self.load_text(text)
         self.read_only = node_id is None
         self.border_subtitle = ""
+
+    def show_selection(self, node, read_only: bool) -> None:
+        """Edit the selected document node (None: nothing selected), titled by its kind."""
+        if node is None:
+            self.show_node(None, "")
+            self.border_title = "Editor"
+            return
+        self.show_node(node.id, node.text)
+        self.read_only = read_only
+        self.border_title = f"Editor · {KIND_TITLE.get(str(node.kind), str(node.kind))}"
 
     def mark_recorded(self, text: str) -> None:
         """The app took `text` into the document: it is now the baseline."""

@@ -15,8 +15,10 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from app.tui.formatting import diff, revision_row
+from app.tui.widgets.outline import preview
 
 if TYPE_CHECKING:  # the store loads after the first screen
+    from app.session import Session
     from app.store.repository import RevisionInfo
 
 MAX_ROWS = 500  # newest first; older ones are in the time-travel view and `scriba history`
@@ -41,7 +43,7 @@ class RevisionList(OptionList):
 
 
 class HistoryPanel(Vertical):
-    whole_document: reactive[bool] = reactive(False)
+    whole_document: reactive[bool] = reactive(False)  # the scope: the whole document's, or the node's
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -58,6 +60,21 @@ class HistoryPanel(Vertical):
     def highlighted_revision(self):
         index = self.query_one(RevisionList).highlighted
         return self.revisions[index] if index is not None and index < len(self.revisions) else None
+
+    def show_for(self, session: Session, node_id: str | None) -> None:
+        """The revisions of `node_id` (and of its sentences) in `session`, or the whole document's."""
+        doc = session.doc
+        node_id = None if self.whole_document else node_id
+        if self.whole_document or (node_id is not None and node_id in doc):
+            revisions = session.node_history(node_id)
+        else:
+            revisions = []
+        current = {n.id: n.text for n in doc.walk()}
+        label = "(no node)"
+        if node_id is not None and node_id in doc:
+            node = doc.node(node_id)
+            label = f"{node.kind.value}: {preview(node.text, 30)}"
+        self.show(revisions, current, label)
 
     def show(self, revisions: list, current_text: dict[str, str], node_label: str) -> None:
         """`revisions` oldest first; `current_text` maps node id -> its text now (missing: deleted)."""

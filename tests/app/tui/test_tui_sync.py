@@ -94,7 +94,8 @@ async def test_deleted_file_is_reported_and_written_again(make_app, essay):
         text = app.doc.to_markdown()
         essay.unlink()
         await wait_for(pilot, lambda: not app.status.saved, what="the unsaved mark")
-        assert any("deleted" in n.message for n in app._notifications)
+        # a note is a message to the app: it may land a moment after the mark
+        await wait_for(pilot, lambda: any("deleted" in n.message for n in app._notifications), what="the note")
         await pilot.press("ctrl+s")
         await wait_for(pilot, essay.exists, what="the file again")
     assert essay.read_text() == text

@@ -87,3 +87,28 @@ async def test_accepting_a_candidate_merges_with_another_windows_change(make_app
             last = store.history(info.id)[-1]
         assert (last.author, last.operation, last.chosen) == ("model", "summarise", pick)
         assert last.base_revision < max(r.id for r in store_history(db_path) if r.author == "writer")
+
+
+async def test_a_candidate_for_a_node_changed_elsewhere_is_refused_clearly(make_app, tiny_engine, essay, db_path):
+    app = make_app(engine=tiny_engine)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await opened(pilot)
+        node = await select(pilot, "Finishing", "heading")
+        await pilot.press("s")  # summarise: a new text for this heading
+        await wait_for(pilot, lambda: app.generation is not None and not app.generation.running
+                       and app.generation.texts, what="the candidates")
+        other = Session.open(essay, db_path)  # meanwhile, another window edits the same heading
+        try:
+            other.edit_text(node.id, "## Finishing touches")
+        finally:
+            other.close()
+        pick = next(i for i, t in enumerate(app.generation.texts) if t.strip())  # the tiny model writes noise
+        await pilot.press(str(pick + 1))
+        await wait_for(pilot, lambda: any(f"candidate {pick + 1} not recorded" in n.message
+                                          for n in app._notifications), what="the conflict message")
+        assert app.generation is None and not app.candidates.texts
+        assert app.candidates.border_subtitle == f"candidate {pick + 1} not taken"
+        assert app.doc.node(node.id).text == "## Finishing touches"  # the other window's, shown
+        assert app.selected_id == node.id and app.editor.text == "## Finishing touches"
+        assert app.doc.to_markdown() == stored_markdown(db_path)
+        assert store_history(db_path)[-1].author == "writer"  # nothing of the model's recorded

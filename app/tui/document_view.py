@@ -1,0 +1,255 @@
+"""The document as the writer sees it and changes it by hand: the outline, the editor on the selected
+node, the preview and history that follow the selection, the saved / recorded marks of the status bar;
+and the writer's own changes (text typed in the editor, new / deleted / moved nodes, restores), each
+recorded through the session (app.session), with the panels shown again afterwards.
+
+The view holds the open session (the screen gives it, once opened) and the selection; it drives the
+panels it is given and uses the screen only for notes, dialogs and timers.
+"""
+
+from __future__ import annotations
+
+from textual.screen import Screen
+from textual.widgets import TabbedContent
+
+from app.session import Session
+from app.store.errors import ConflictError
+from app.tui.screens.dialogs import Choice
+from app.tui.screens.time_travel import TimeTravelScreen
+from app.tui.widgets.editor import NodeEditor
+from app.tui.widgets.history import HistoryPanel
+from app.tui.widgets.outline import OutlineTree, preview
+from app.tui.widgets.preview import DocumentPreview
+from app.tui.widgets.status import StatusBar
+from engine.document import Document, InputRefused
+
+
+class DocumentView:
+    def __init__(self, screen: Screen, *, outline: OutlineTree, editor: NodeEditor, side: TabbedContent,
+                 preview_view: DocumentPreview, history_panel: HistoryPanel, status: StatusBar) -> None:
+        self.screen = screen  # where its notes, dialogs and timers live
+        self.outline = outline
+        self.editor = editor
+        self.side = side
+        self.preview = preview_view
+        self.history_panel = history_panel
+        self.status = status
+        self.session: Session | None = None
+        self.selected_id: str | None = None
+        self._side_timer = None
+
+    @property
+    def doc(self) -> Document | None:
+        return self.session.doc if self.session is not None else None
+
+    def ready_to_change(self) -> bool:
+        """Changes need the revision store attached (it is, a moment after the document shows)."""
+        if self.session is None or self.session.provisional:
+            self.screen.notify("still opening the document's history; try again in a moment", severity="warning")
+            return False
+        return True
+
+    # -- showing the document and the selection ------------------------------------------------------
+
+    def show_opened(self, session: Session) -> None:
+        """Show `session` in place of the one shown (none, or the provisional view of the same file: then
+        the selection keeps its place in the tree)."""
+        previous, self.session = self.session, session
+        if session.provisional:
+            self.show_document()
+            return
+        select = None
+        if previous is not None and self.selected_id in previous.doc:  # same text: same place in the tree
+            index = [n.id for n in previous.doc.walk()].index(self.selected_id)
+            ids = [n.id for n in session.doc.walk()]
+            select = ids[index] if index < len(ids) else None
+        self.selected_id = None
+        self.show_document(select=select)
+
+    def show_document(self, select: str | None = None) -> None:
+        """Rebuild the outline from the session's document and show `select` (or keep the selection)."""
+        doc = self.doc
+        target = select if select is not None and select in doc else self.selected_id
+        if target is None or target not in doc:
+            target = next((n.id for n in doc.walk() if n.parent is not None), None)
+        self.outline.load(doc, select=target)
+        self.select_node(target)
+        self.refresh_status()
+
+    def select_node(self, node_id: str | None) -> None:
+        """Make `node_id` the node being worked on: editor, preview, history follow it."""
+        self.record_pending_edit()
+        doc = self.doc
+        if node_id is not None and (doc is None or node_id not in doc):
+            node_id = None
+        self.selected_id = node_id
+        node = doc.node(node_id) if node_id is not None else None
+        self.editor.show_selection(node, read_only=node is not None and self.session.provisional)
+        self.schedule_side_refresh()
+
+    def schedule_side_refresh(self, delay: float = 0.15) -> None:
+        """Preview and history follow the selection, a moment after it settles."""
+        if self._side_timer is not None:
+            self._side_timer.stop()
+        self._side_timer = self.screen.set_timer(delay, self.refresh_side)
+
+    async def refresh_side(self) -> None:
+        self._side_timer = None
+        if self.session is None:
+            return
+        if self.side.active == "history":
+            self.refresh_history()
+        offset = 0
+        if self.selected_id is not None and self.selected_id in self.doc:
+            offset = self.doc.span(self.selected_id)[0]
+        await self.preview.show(self.session.markdown, offset)
+
+    def refresh_status(self) -> None:
+        if self.session is not None:
+            self.status.saved = self.session.saved
+            self.status.recorded = not self.session.unrecorded
+
+    def refresh_history(self) -> None:
+        if self.session is not None:
+            self.history_panel.show_for(self.session, self.selected_id)
+
+    def after_change(self, node_id: str | None, reshaped: bool = True) -> None:
+        """Show the tree after a change; keep the editor on `node_id` while it exists."""
+        doc = self.doc
+        if node_id is not None and node_id not in doc:
+            node_id = next((i for i in doc.last_change.created if i in doc), None)
+        if reshaped:
+            self.outline.load(doc, select=node_id if node_id is not None else self.selected_id)
+        else:
+            changed = set(doc.last_change.ids) | {node_id}
+            for nid in list(changed):
+                if nid in doc and doc.node(nid).parent is not None:
+                    changed.add(doc.node(nid).parent.id)
+            self.outline.relabel(doc, [i for i in changed if i in doc])
+        if self.editor.node_id not in doc or self.editor.node_id != self.selected_id:
+            self.select_node(node_id if node_id in doc else self.outline.selected_id)
+        self.refresh_status()
+        if self.session.unrecorded and self.session.store_error:
+            self.screen.notify(f"kept in memory, not in history yet: {self.session.store_error}", severity="warning")
+        self.schedule_side_refresh()
+
+    def conflict(self, what: str, exc: ConflictError) -> None:
+        """A change refused because another window changed the same node: say so, show the store's version."""
+        self.screen.notify(f"{what} not recorded: {exc}", title="Changed elsewhere", severity="error", timeout=10)
+        self.show_document()
+        self.refresh_history()
+
+    # -- the writer's text -----------------------------------------------------------------------------
+
+    def record_pending_edit(self) -> None:
+        """Record what the writer typed in the editor and has not yet recorded (before anything else
+        changes the document: a selection, an action, a save)."""
+        pending = self.editor.take_pending()
+        if pending is not None:
+            self.record_edit(*pending)
+
+    def record_edit(self, node_id: str, text: str) -> None:
+        """Put the writer's `text` for `node_id` into the tree and record it (author "writer")."""
+        if self.doc is None or node_id not in self.doc:
+            self.screen.notify("that node is gone (changed elsewhere); your text is still in the editor's undo",
+                               severity="warning")
+            return
+        try:
+            reshaped = self.session.edit_text(node_id, text)
+        except InputRefused as exc:
+            self.screen.notify(f"edit not taken: {exc}", severity="error")
+            return
+        except ConflictError as exc:
+            return self.conflict(f"your edit “{preview(text, 40)}”", exc)
+        self.after_change(node_id, reshaped=reshaped)
+        doc = self.doc
+        if node_id in doc and self.editor.node_id == node_id and doc.node(node_id).text.strip() != text.strip():
+            self._follow_split(node_id, text)
+
+    def _follow_split(self, node_id: str, text: str) -> None:
+        """The edit made more than one node (a sentence became two, a paragraph got a blank line): keep
+        everything the writer typed in view by editing the paragraph that holds it now."""
+        doc = self.doc
+        node = doc.node(node_id)
+        target = node.parent if node.kind.value == "sentence" else node
+        if target.kind.value != "paragraph":
+            self.editor.show_node(node_id, node.text)
+            return
+        rel = doc.span(node_id)[0] - doc.span(target.id)[0] + len(text.rstrip())
+        self.outline.select_id(target.id)
+        self.select_node(target.id)
+        before = target.text[:rel]
+        self.editor.move_cursor((before.count("\n"), len(before) - (before.rfind("\n") + 1)))
+
+    # -- structure ---------------------------------------------------------------------------------------
+
+    def _structure_edit(self, operation: str, edit) -> None:
+        """Run `edit(selected id) -> the node to show` (a Session method), then show the result."""
+        if not self.ready_to_change():
+            return
+        if self.doc is None or self.selected_id is None:
+            self.screen.notify("select a node first", severity="warning")
+            return
+        self.record_pending_edit()
+        try:
+            focus = edit(self.selected_id)
+        except (InputRefused, KeyError, ValueError) as exc:
+            self.screen.notify(f"{operation}: {exc}", severity="error")
+            return
+        except ConflictError as exc:
+            return self.conflict(operation, exc)
+        self.after_change(focus)
+        self.select_node(focus if focus in self.doc else self.selected_id)
+
+    def insert_after_selection(self, kind: str) -> None:
+        """A new paragraph or heading after the selected node."""
+        self._structure_edit("insert", lambda node_id: self.session.insert_after(node_id, kind))
+
+    def delete_selection(self) -> None:
+        """Delete the selected node (a heading: its section), once the writer confirms."""
+        if self.selected_id is None or not self.ready_to_change():
+            return
+        node = self.doc.node(self.selected_id)
+
+        def confirmed(choice: str | None) -> None:
+            if choice == "delete":
+                self._structure_edit("delete", self.session.delete)
+
+        what = "the whole section" if node.kind.value == "heading" else f"this {node.kind.value}"
+        self.screen.app.push_screen(Choice(
+            "Delete?", f"Delete {what}: “{preview(node.text, 60)}”? It stays in the history.",
+            [("delete", "Delete"), ("keep", "Keep")]), confirmed)
+
+    def move_selection(self, delta: int) -> None:
+        self._structure_edit("move", lambda node_id: self.session.move(node_id, delta))
+
+    # -- history ---------------------------------------------------------------------------------------
+
+    def restore_revision(self, revision_id: int, node_id: str | None = None) -> None:
+        """Restore `node_id` (None: the whole document) as it was at `revision_id`, as new revisions."""
+        if not self.ready_to_change() or self.session.store is None:
+            self.screen.notify("no revision store: history is off", severity="error")
+            return
+        self.record_pending_edit()
+        try:
+            revisions = self.session.restore(revision_id, node_id)
+        except Exception as exc:  # noqa: BLE001 - StoreError: one line, keep running
+            self.screen.notify(f"could not restore: {exc}", severity="error")
+            return
+        self.show_document(select=node_id)
+        self.refresh_history()
+        what = "the node" if node_id else "the document"
+        self.screen.notify(f"restored {what} as of revision #{revision_id} ({len(revisions)} new revisions)")
+
+    def time_travel(self) -> None:
+        """The time-travel screen over the whole document's change sets; restore the one chosen there."""
+        if not self.ready_to_change() or self.session.store is None:
+            self.screen.notify("no revision store: history is off", severity="error")
+            return
+        self.record_pending_edit()
+
+        def done(revision: int | None) -> None:
+            if revision is not None:
+                self.restore_revision(revision)
+
+        self.screen.app.push_screen(TimeTravelScreen(self.session), done)
