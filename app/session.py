@@ -10,26 +10,49 @@ one it was proposed on): the store merges it with changes made since to other no
 on the same file), and the session then takes the merged document; a change to the same node is a
 `ConflictError`, after which the session holds the store's document (without the refused change).
 The content hash of what scriba last wrote to the file is store state (`Store.file_hash`).
+
+Text in flight (typed, not yet in the store) goes to the session's journal (app.journal); opening with
+`recover=True` replays the journals of instances that died (app.instances) as the writer's edits. In
+the TUI, commits go through a store worker thread (`record_in_background`, app.store_worker): `commit`
+then queues the change and returns at once; `on_recorded` hears each result on the UI thread.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from platformdirs import user_data_dir
 
-from app import writing
+from app import file_state, writing
+from app.file_state import ExternalMerge
+from app.instances import Presence
+from app.journal import Journal, JournalEntry
 from app.store.errors import ConflictError, StoreError
-from app.sync import atomic_write, content_hash
-from engine.actions import changed_nodes
+from app.store_worker import CommitChain, CommitRequest, CommitResult, StoreWorker, is_locked
+from app.sync import atomic_write, content_hash, read_settled
 from engine.document import Document, InputRefused, decode
 from engine.document.nodes import paused_gc
 from engine.resources import demo_document
 
 log = logging.getLogger("scriba.session")
+
+
+@dataclass
+class MergeOutcome:
+    """What merging the file's new content did: the nodes that took its version, the nodes changed on
+    both sides that kept the writer's (the file's is in the history), the revisions written."""
+
+    taken: list[str]
+    kept: list[str]
+    revisions: list
+
+
+def _nodes(ids: list[str]) -> str:
+    return f"{len(ids)} node{'s' * (len(ids) != 1)}"
 
 
 def demo_copy(data_dir: Path | None = None) -> Path:
@@ -59,6 +82,17 @@ def read_document_file(path: Path) -> str:
     return text
 
 
+def _put_text(doc: Document, node_id: str, text: str) -> None:
+    """Set `node_id`'s text; a text that no longer reads as its kind (a heading without its '#') is
+    taken as Markdown in its place. InputRefused: not taken."""
+    try:
+        doc.set_text(node_id, text)
+    except InputRefused:
+        md = doc.to_markdown()
+        start, end = doc.span(node_id)
+        doc.merge_markdown(md[:start] + text + md[end:])
+
+
 @dataclass
 class Session:
     path: Path
@@ -71,6 +105,20 @@ class Session:
     unrecorded: bool = False  # a change is in the tree but not yet in the store
     notes: list[str] = field(default_factory=list)  # things to tell the writer after opening
     provisional: bool = False  # shown from the file while the store is still opening: read-only
+    # the document as last written to / read from the file (the base of merging an edit made to it elsewhere):
+    # the store's revision `disk_revision` when it is exactly one, else the tree `disk_doc`
+    disk_doc: Document | None = None
+    disk_revision: int | None = None
+    db_path: Path | None = None  # the store's file (the journal lives beside it), with or without a store
+    store_locked: bool = False  # another program held the database's lock at opening: retry, history is not off
+    journal: Journal | None = None  # this instance's journal of text in flight
+    recovery_conflicts: list[tuple[JournalEntry, str]] = field(default_factory=list)  # recovered text to ask about
+    on_recorded: object = None  # Callable[[CommitResult], None], on the UI thread (background recording)
+    _worker: StoreWorker | None = field(default=None, repr=False)
+    _chain: CommitChain | None = field(default=None, repr=False)
+    _in_flight: int = field(default=0, repr=False)
+    _adopted: bool = field(default=False, repr=False)
+    _orphans: list[Journal] = field(default_factory=list, repr=False)  # dead instances' journals to replay
 
     @classmethod
     def preview_of(cls, path: str | Path) -> "Session":
@@ -85,62 +133,181 @@ class Session:
 
     @classmethod
     def open(cls, path: str | Path, db_path: str | Path | None = None,
-             parsed: Document | None = None) -> "Session":
+             parsed: Document | None = None, *, recover: bool = False) -> "Session":
         """Open `path` (imported on first open, resumed from the store afterwards; an edit made to the
         file since is merged in as an `external` revision). Raises InputRefused for a file it won't take.
         `parsed`: the file already parsed (the provisional view's document): imported as it is, not parsed
         again, if the file still reads the same. No cyclic garbage collection meanwhile: all it allocates
-        is the document (see `paused_gc`)."""
+        is the document (see `paused_gc`). `recover`: replay the journals of editors on this file that died
+        (the TUI's; a CLI command leaves them to the editor)."""
         with paused_gc():
-            return cls._open(path, db_path, parsed)
+            return cls._open(path, db_path, parsed, recover)
 
     @classmethod
-    def _open(cls, path: str | Path, db_path: str | Path | None, parsed: Document | None) -> "Session":
+    def _open(cls, path: str | Path, db_path: str | Path | None, parsed: Document | None,
+              recover: bool = False) -> "Session":
         path = Path(path).expanduser().resolve()
         text = read_document_file(path)
         if parsed is not None and parsed.to_markdown() != text:  # the file changed meanwhile
             parsed = None
         session = cls(path=path, doc=None, disk_hash=content_hash(text))
+        try:
+            db_file = session._db_file(db_path)
+        except StoreError as exc:  # no data folder: no store and no journal, the file alone
+            db_file = None
+            session.notes.append(f"history is off: {exc}")
+        if db_file is not None:
+            session._orphans = Presence(db_file, path).orphaned_journals() if recover else []
+            session.journal = Journal.for_document(db_file, path)
         if not path.exists():
             session.notes.append(f"new file {path.name}: it is written on the first save")
         try:
             session._open_store(text, db_path, parsed)
         except Exception as exc:  # noqa: BLE001 - StoreError, or anything else: work on the file alone
-            session.store_error = f"history is off: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-            session.notes.append(session.store_error)
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if is_locked(exc):  # another writer holds the lock: wait for it (the TUI retries), history stays on
+                session.store_locked = True
+                session.store_error = f"waiting for the database: {reason}"
+                session.notes.append("the database is locked by another program: your text is kept, and "
+                                     "recorded in the history once the database is free")
+            else:
+                session.store_error = f"history is off: {reason}"
+                session.notes.append(session.store_error)
             if session.store is not None:
                 session.store.close()
             session.store = session.doc_id = session.revision = None
         if session.doc_id is None:
             session.doc = parsed or Document.from_markdown(text)
+            session.disk_doc = file_state.copy(session.doc)
+            if session._orphans:
+                session.doc, _ = session._replay_journals(session.doc, None)
         session.doc.to_markdown()  # lay it out here (cached), not on the UI thread
         return session
+
+    def _db_file(self, db_path) -> Path:
+        if db_path is None:
+            # the store package (SQLAlchemy) loads here: `preview_of` shows the file before it is needed
+            from app.store import default_db_path
+
+            db_path = default_db_path()
+        self.db_path = Path(db_path).expanduser()
+        return self.db_path
 
     def _open_store(self, text: str, db_path, parsed: Document | None = None) -> None:
         """Resume the document from the store (merging an edit made to the file since as an `external`
         revision), or import it on first open."""
         # the store (SQLAlchemy, Alembic) loads here: `preview_of` shows the file before it is needed
-        from app.store import DocumentNotFound, Store, default_db_path
+        from app.store import DocumentNotFound, Store
 
-        self.store = Store(Path(db_path).expanduser() if db_path else default_db_path(), timeout=2.0)
+        if self.db_path is None:
+            raise StoreError("no place for the revision store")
+        self.store = Store(self.db_path, timeout=2.0)
         try:
             info = self.store.find_document(str(self.path))
         except DocumentNotFound:
             info = None
         if info is not None and info.path == str(self.path):
             doc, revision = self.store.current(info.id)
-            if doc.to_markdown() == text:
-                self.doc_id, self.doc, self.revision = info.id, doc, revision
-                return
             self.doc_id = info.id
-            if self.last_known_disk() == content_hash(text):  # the file is as we left it: the store is newer
-                self.doc, self.revision = doc, revision
-                self.notes.append(f"kept the changes to {self.path.name} not saved last time (ctrl+s saves them)")
-                return
-            self.notes.append(f"{self.path.name} changed outside scriba; merged as an external revision")
+            if self._orphans:  # before the file is compared: what the writer typed is the writer's edit
+                doc, revision = self._replay_journals(doc, revision)
+            self._take_file(text, doc, revision)
+            return
         info, self.doc, self.revision = self.store.import_current(text, path=str(self.path), doc=parsed)
         self.doc_id = info.id
-        self.remember_disk(content_hash(text))
+        self.disk_revision = self.revision
+        self.remember_disk(content_hash(text), self.revision)
+        if self._orphans:
+            self.doc, self.revision = self._replay_journals(self.doc, self.revision)
+
+    def _take_file(self, text: str, doc: Document, revision: int) -> None:
+        """Resume from the store's `doc` at `revision`, with the file holding `text`: an edit made to it
+        since scriba last wrote it is merged in three-way (app.file_state.reconcile)."""
+        done = file_state.reconcile(self.store, self.doc_id, text, current=(doc, revision))
+        self.doc, self.revision = done.document, done.revision
+        self.disk_doc, self.disk_revision = (None, done.disk_revision) if done.disk_revision is not None \
+            else (done.disk, None)
+        name = self.path.name
+        if done.state == "store newer":
+            self.notes.append(f"kept the changes to {name} not saved last time (ctrl+s saves them)")
+        elif done.state == "merged":
+            kept = f"; kept the recorded version of {_nodes(done.kept)} also changed in the file (the file's " \
+                "is in the history)" if done.kept else ""
+            self.notes.append(f"{name} changed outside scriba: merged {_nodes(done.taken)} from the file as an "
+                              f"external revision{kept}")
+
+    # -- recovery: the journals of instances that died ----------------------------------------------
+
+    def _replay_journals(self, doc: Document, revision: int | None) -> tuple[Document, int | None]:
+        """Put back what the writer typed and the store never got: each entry of the dead instances'
+        journals as the writer's edit, against the revision it was typed on (the store merges it with
+        later changes to other nodes). An entry whose node changed since, or is gone, waits for the
+        writer (`recovery_conflicts`, copied into this instance's journal until decided). Returns the
+        document and revision afterwards; the replayed journals are removed."""
+        recovered = 0
+        for journal in self._orphans:
+            for entry in journal.entries():
+                if entry.doc_id is not None and self.doc_id is not None and entry.doc_id != self.doc_id:
+                    continue
+                if entry.node_id in doc and doc.node(entry.node_id).text == entry.text:
+                    continue  # recorded after all (or saved and merged)
+                if entry.node_id not in doc:
+                    self._ask_about(entry, "its node was deleted since")
+                    continue
+                new_doc = Document.from_records(doc.records())
+                kind = str(new_doc.node(entry.node_id).kind)
+                try:
+                    _put_text(new_doc, entry.node_id, entry.text)
+                except InputRefused as exc:
+                    self._ask_about(entry, f"it no longer reads as Markdown here ({exc})")
+                    continue
+                if self.store is None or self.doc_id is None:
+                    doc, recovered = new_doc, recovered + 1
+                    self.unrecorded = True
+                    continue
+                base = entry.base_revision if entry.base_revision is not None else revision
+                try:
+                    written = self.store.commit(self.doc_id, new_doc, author="writer", operation="edit",
+                                                level=kind, base_revision=base)
+                except ConflictError:
+                    self._ask_about(entry, "it was changed since, in the file or in another window")
+                    continue
+                recovered += bool(written)
+                doc, revision = self.store.current(self.doc_id)
+        for journal in self._orphans:
+            journal.clear()
+        self._orphans = []
+        if recovered:
+            self.notes.append(f"recovered {recovered} unrecorded edit{'s' * (recovered > 1)} from the journal "
+                              "(after a crash or a kill), recorded as your edits")
+        return doc, revision
+
+    def _ask_about(self, entry: JournalEntry, why: str) -> None:
+        self.recovery_conflicts.append((entry, why))
+        self.journal.write(entry.node_id, entry.base_revision, entry.text, entry.doc_id)
+
+    def resolve_recovered(self, entry: JournalEntry, keep: bool) -> str | None:
+        """The writer's answer about recovered text (`keep`: put it in, over the version there now; its
+        node gone: as a new paragraph at the end). Returns the node holding it (None: not kept)."""
+        self.recovery_conflicts = [(e, why) for e, why in self.recovery_conflicts if e is not entry]
+        if not keep:
+            return None
+        doc = self.doc
+        if entry.node_id in doc:
+            self.edit_text(entry.node_id, entry.text)
+            return entry.node_id
+        before = {n.id for n in doc.walk()}
+        doc.merge_markdown(doc.to_markdown().rstrip("\n") + "\n\n" + entry.text.strip() + "\n")
+        self.commit(doc, author="writer", operation="edit", level="document")
+        return next((n.id for n in self.doc.walk() if n.id not in before and n.parent is not None), None)
+
+    def journal_keep(self, editing: tuple[str, str] | None) -> list[JournalEntry]:
+        """What the journal must still hold once the store has everything else: the editor's text not
+        given to the session yet (`editing`: node id, text) and recovered text not decided on."""
+        keep = [entry for entry, _ in self.recovery_conflicts]
+        if editing is not None:
+            keep.append(JournalEntry(editing[0], self.revision, editing[1], time.time(), self.doc_id))
+        return keep
 
     # -- the tree and the store ------------------------------------------------------------------
 
@@ -150,10 +317,20 @@ class Session:
         session's revision). Returns the revisions written ([] when nothing changed or the store is
         unavailable: then `store_error` says why). After a merge with newer changes, `doc` is the
         store's merged document (a new object). ConflictError: a node it changes was changed since;
-        `doc` is then the store's current document, without this change."""
+        `doc` is then the store's current document, without this change.
+        Recording in the background (`record_in_background`): the change is queued and [] returned at
+        once; `on_recorded` hears how it went (`what`: how a refusal names the change)."""
+        what, then = meta.pop("what", "the change"), meta.pop("then", None)
         if self.store is None or self.doc_id is None:
             self.doc = new_doc
             self.unrecorded = True
+            return []
+        if self._worker is not None:
+            with paused_gc():  # the snapshot allocates one record per node: no collection pause for it
+                records = new_doc.records()
+            self._queue(CommitRequest(records, author, operation, meta, base_revision, what=what, then=then))
+            if base_revision is None:
+                self.doc = new_doc
             return []
         base = self.revision if base_revision is None else base_revision
         try:
@@ -178,14 +355,106 @@ class Session:
             self.doc, self.revision = self.store.current(self.doc_id)
         return revisions
 
-    def accept(self, proposal, texts: list[str], index: int, model: str | None = None):
+    # -- recording in the background (the TUI) ---------------------------------------------------------
+
+    def record_in_background(self, worker: StoreWorker, on_recorded) -> None:
+        """From now on commits are queued to `worker` (which owns the store from here on) and
+        `on_recorded(CommitResult)` is called on the caller's thread as each is done."""
+        self._worker, self.on_recorded = worker, on_recorded
+        if self.store is not None and self.doc_id is not None:
+            self._chain = CommitChain(self.store, self.doc_id, self.revision, self.doc.records())
+
+    @property
+    def recording(self) -> bool:
+        """Changes are queued to the store and not yet recorded."""
+        return self._in_flight > 0
+
+    @property
+    def held_up(self) -> bool:
+        """The queued changes wait for the database's lock (another program is writing)."""
+        return self._worker is not None and self._worker.waiting
+
+    def _queue(self, request: CommitRequest, restore: tuple[int, str | None] | None = None) -> None:
+        request.adopted, self._adopted = self._adopted, False
+        self._in_flight += 1
+        chain = self._chain
+
+        def done(result: CommitResult | BaseException) -> None:
+            if isinstance(result, BaseException):  # a bug, not the store: the change stays in the tree
+                log.error("recording %s failed", request.what, exc_info=result)
+                result = CommitResult(request, revision=self.revision,
+                                      error=StoreError(f"{type(result).__name__}: {result}"))
+            self._recorded(result)
+
+        if restore is None:
+            self.unrecorded = True
+            self._worker.submit(lambda: chain.commit(request), done)
+        else:
+            self._worker.submit(lambda: chain.restore(*restore, request), done)
+
+    def _recorded(self, result: CommitResult) -> None:
+        """A queued commit is done (on the UI thread): take the store's revision, and its tree when
+        another writer's changes were merged in (once nothing else is queued: a later result brings it
+        otherwise)."""
+        self._in_flight -= 1
+        if result.error is not None and not isinstance(result.error, ConflictError) \
+                and result.request.operation != "restore":  # a refused restore changed nothing
+            self.store_error = str(result.error)
+            self.unrecorded = True
+        else:
+            self.store_error = None
+            self.revision = result.revision
+            if result.store_doc is not None and not self._in_flight:
+                self.doc, self._adopted = result.store_doc, True
+            self.unrecorded = self._in_flight > 0
+        if self.on_recorded is not None:
+            self.on_recorded(result)
+        if result.request.then is not None:
+            result.request.then(result)
+
+    def adopt_unrecorded(self, other: "Session") -> None:
+        """`other` is this document opened without its store (it was locked): take what the writer did
+        there into this session's tree (`commit_unrecorded` records it, as the writer's edit)."""
+        self.recovery_conflicts = other.recovery_conflicts + self.recovery_conflicts
+        if other.markdown != self.markdown:
+            self.doc.merge_markdown(other.markdown)
+            self.unrecorded = True
+
+    def commit_unrecorded(self) -> None:
+        if self.unrecorded:
+            self.commit(self.doc, author="writer", operation="edit", level="document")
+
+    def settle_journal(self, editing: tuple[str, str] | None) -> None:
+        """Everything given to the session is recorded: empty the journal but for `journal_keep`."""
+        if self.journal is not None and not self.unrecorded and not self._in_flight:
+            self.journal.clear(self.journal_keep(editing))
+
+    def flush(self, timeout: float) -> bool:
+        """Wait (at most `timeout` seconds: at quit) until every queued commit is recorded, retrying a
+        locked database meanwhile. False: some are not (they stay in the journal)."""
+        if self._worker is None or self._chain is None:  # no store to wait for
+            return not self.unrecorded
+        return self._worker.drain(timeout) and not self._chain.unsettled
+
+    def accept(self, proposal, texts: list[str], index: int, model: str | None = None, then=None):
         """Apply candidate `index` of an app.writing.Proposal and commit it against the revision it was
         proposed on (see app.writing). Returns app.writing.Accepted; raises ConflictError, ActionRefused.
-        Without a store there is nothing to merge with: the candidate goes into the document as it is now."""
+        Without a store there is nothing to merge with: the candidate goes into the document as it is now.
+        Recording in the background: returns None, and `then(Accepted or the StoreError that refused it)`
+        once recorded (the queued commit carries the candidate's metadata, however long the lock holds)."""
         merged = self.store is not None and proposal.base_revision is not None
         new_doc, changed = writing.apply(proposal, texts, index, onto=None if merged else self.doc)
-        revisions = self.commit(new_doc, base_revision=proposal.base_revision,
-                                **writing.commit_meta(proposal, texts, index, model))
+        meta = writing.commit_meta(proposal, texts, index, model)
+        if self._worker is not None and merged:
+            def recorded(result: CommitResult) -> None:
+                if then is not None:
+                    then(result.error or writing.Accepted(self.doc, self.revision, result.revisions, changed,
+                                                          writing.focus_after(proposal, self.doc, changed)))
+
+            self.commit(new_doc, base_revision=proposal.base_revision, what=f"candidate {index + 1}",
+                        then=recorded, **meta)
+            return None
+        revisions = self.commit(new_doc, base_revision=proposal.base_revision, **meta)
         return writing.Accepted(self.doc, self.revision, revisions, changed,
                                 writing.focus_after(proposal, self.doc, changed))
 
@@ -200,13 +469,11 @@ class Session:
         doc = self.doc
         kind = str(doc.node(node_id).kind)
         before = {n.id for n in doc.walk()}
-        try:
-            doc.set_text(node_id, text)
-        except InputRefused:
-            md = doc.to_markdown()
-            start, end = doc.span(node_id)
-            doc.merge_markdown(md[:start] + text + md[end:])
-        self.commit(doc, author="writer", operation="edit", level=kind)
+        _put_text(doc, node_id, text)
+        if self.journal is not None and self._worker is not None:  # durable before it is queued
+            self.journal.write(node_id, self.revision, text, self.doc_id)
+        self.commit(doc, author="writer", operation="edit", level=kind,
+                    what=f"your edit “{text.strip()[:40]}”")
         if self.doc is not doc:  # merged with another window's changes: a new tree
             return True
         return {n.id for n in doc.walk()} != before
@@ -253,21 +520,35 @@ class Session:
         self.commit(doc, author="writer", operation="move")
         return node_id
 
-    def changed_by(self, text: str) -> set[str]:
-        """The ids of the nodes that merging `text` (the file as another editor left it) would change."""
-        new = Document.from_records(self.doc.records())
-        new.merge_markdown(text)
-        return set(changed_nodes(self.doc, new))
+    def external_merge(self, text: str, editing: str | None = None) -> ExternalMerge:
+        """The three-way merge of `text` (the file as another editor left it) into the document, against
+        the document as the file last held it (`disk_doc`): what it takes, what conflicts. `editing`: the
+        node with the editor's pending text, a conflict too if the file changed it."""
+        merge = ExternalMerge(self._disk_base(), self.doc, text)
+        if editing is not None:
+            merge.also_conflicting(editing)
+        return merge
 
-    def merge_external(self, text: str) -> tuple[list[str], list]:
-        """Merge `text` (the file as another editor left it) into the tree as an `external` revision.
-        Returns (the ids of the nodes it changed, the revisions written)."""
-        doc = Document.from_records(self.doc.records())
-        changed = doc.merge_markdown(text)
-        revisions = self.commit(doc, author="external", operation="edit", level="document")
-        self.disk_hash = content_hash(text)
-        self.remember_disk(self.disk_hash)
-        return changed, revisions
+    def merge_external(self, text: str, prefer: str = "ours", editing: str | None = None) -> MergeOutcome:
+        """Merge `text` (the file as another editor left it) into the document three-way: the nodes only
+        the file changed take its version, the ones changed on both sides `prefer`'s ("ours": the file's
+        version is recorded first, as an `external` revision, then ours again as the writer's, so the
+        history has both). ConflictError: another window changed one of them in the store meanwhile."""
+        merge = self.external_merge(text, editing)
+        revisions: list = []
+        exact = None  # the revision whose document is exactly the file's, if one is
+        if merge.changes_anything:
+            theirs_everywhere = merge.with_theirs_everywhere()
+            revisions += self.commit(theirs_everywhere, author="external", operation="edit", level="document")
+            if not self.unrecorded and theirs_everywhere.to_markdown() == text:
+                exact = self.revision
+            if merge.conflicts and prefer == "ours":
+                revisions += self.commit(merge.result("ours"), author="writer", operation="edit",
+                                         level="document")
+        self._note_disk(merge.theirs, content_hash(text), exact)
+        kept = merge.conflicts if prefer == "ours" else []
+        taken = merge.taken + ([] if prefer == "ours" else merge.conflicts)
+        return MergeOutcome(taken, kept, revisions)
 
     def node_history(self, node_id: str | None) -> list:
         """The revisions of `node_id` and of its sentences, oldest first (None: the whole document's)."""
@@ -290,7 +571,12 @@ class Session:
     def at(self, revision_id: int) -> Document:
         return self.store.at(self.doc_id, revision_id)
 
-    def restore(self, revision_id: int, node_id: str | None = None) -> list:
+    def restore(self, revision_id: int, node_id: str | None = None, then=None) -> list:
+        """Restore the document (or `node_id`) as of `revision_id`, as new revisions. Recording in the
+        background: queued after the commits before it, [] returned, `then(CommitResult)` once done."""
+        if self._worker is not None and self._chain is not None:
+            self._queue(CommitRequest([], "writer", "restore", then=then), restore=(revision_id, node_id))
+            return []
         revisions = self.store.restore(self.doc_id, revision_id, node_id)
         self.doc, self.revision = self.store.current(self.doc_id)
         return revisions
@@ -306,11 +592,54 @@ class Session:
         """The file on disk holds exactly the current document."""
         return self.disk_hash is not None and content_hash(self.markdown) == self.disk_hash
 
+    def changed_on_disk(self) -> str | None:
+        """The file's text if it is not what scriba last wrote or read (an edit made elsewhere that the
+        watcher missed, or that is still to be merged); None when unchanged or gone. A read that finds the
+        file emptied or cut short waits for it to settle first (another editor rewriting it in place)."""
+        if self.disk_hash is None:
+            return None
+        try:
+            data = read_settled(self.path, len(self.markdown.encode("utf-8")), settle_s=0)
+        except FileNotFoundError:
+            return None
+        if content_hash(data) == self.disk_hash:
+            return None
+        text = decode(data)
+        return None if content_hash(text) == self.disk_hash else text
+
     def save(self) -> str:
-        """Write the document to its file atomically; returns the content hash written."""
-        self.disk_hash = atomic_write(self.path, self.markdown)
-        self.remember_disk(self.disk_hash)
-        return self.disk_hash
+        """Write the document to its file atomically; returns the content hash written. A file changed
+        on disk since scriba last wrote or read it is merged first (`merge_external`: the writer's
+        version kept where both changed a node, the file's in the history), never overwritten unrecorded."""
+        text = self.changed_on_disk()
+        if text is not None:
+            self.merge_external(text)
+        markdown = self.markdown
+        digest = atomic_write(self.path, markdown)
+        self._note_disk(self.doc, digest)
+        return digest
+
+    def _note_disk(self, on_disk: Document, digest: str, revision: int | None = None) -> None:
+        """The file now holds `on_disk` (content hash `digest`): the base of the next external merge, and
+        store state (with the revision it was made from, when it is exactly the recorded document: then
+        no copy of the tree is kept, the store has it)."""
+        if revision is None and self.store is not None and not self.unrecorded \
+                and content_hash(self.markdown) == digest:
+            revision = self.revision
+        exact = revision is not None
+        self.disk_hash = digest
+        self.disk_revision = revision
+        self.disk_doc = None if exact else file_state.copy(on_disk)
+        self.remember_disk(digest, self.disk_revision)
+
+    def _disk_base(self) -> Document:
+        """The document as the file last held it (see `disk_revision`); unknown: the document itself."""
+        if self.disk_revision is not None and self.store is not None:
+            try:
+                return self.store.at(self.doc_id, self.disk_revision)
+            except StoreError as exc:
+                log.info("could not read the saved revision: %s", exc)
+        return self.disk_doc if self.disk_doc is not None else file_state.copy(self.doc)
 
     # the hash of what scriba last wrote to the file (store state), so that reopening can tell "the file
     # was edited elsewhere" (merge it) from "scriba quit with unsaved changes" (keep them)
@@ -323,11 +652,11 @@ class Session:
             log.info("could not read the saved state: %s", exc)
             return None
 
-    def remember_disk(self, digest: str) -> None:
+    def remember_disk(self, digest: str, revision: int | None = None) -> None:
         if self.store is None or self.doc_id is None:
             return
         try:
-            self.store.set_file_hash(self.doc_id, digest)
+            self.store.set_file_hash(self.doc_id, digest, revision)
         except StoreError as exc:
             log.info("could not note the saved state: %s", exc)
 
@@ -337,6 +666,8 @@ class Session:
         return target
 
     def close(self) -> None:
+        if self._worker is not None:
+            self._worker.stop()
         if self.store is not None:
             self.store.close()
             self.store = None

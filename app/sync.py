@@ -2,7 +2,8 @@
 
     atomic_write(path, text)          write a temp file in the same folder, fsync, os.replace (then fsync the dir)
     content_hash(data)                what "the same content" means (blake2b of the bytes)
-    FileWatcher(path, on_change, on_delete).run(stop)   blocking loop for a thread worker (watchfiles)
+    read_settled(path)                the file's bytes once another editor has finished writing it
+    FileWatcher(path, on_change, on_delete, on_error=…).run(stop)   blocking loop for a thread worker (watchfiles)
 
 The watcher watches the file's folder (an atomic save by another editor replaces the file, so a watch on
 the file itself would be lost), filters events for this file, and compares the content hash with the one
@@ -17,6 +18,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -61,19 +63,63 @@ def atomic_write(path: str | Path, text: str) -> str:
     return content_hash(data)
 
 
+def read_settled(path: str | Path, previous_size: int | None = None, *, settle_s: float = 0.5,
+                 suspicious_s: float = 1.5, limit_s: float = 10.0) -> bytes:
+    """The file's bytes once it has stopped changing: two reads `settle_s` apart that agree (size, mtime,
+    content). Another editor may rewrite a file in place in several writes; a read in between sees it
+    empty or cut short, which merged would delete most of the document. So a read that is empty or less
+    than half of `previous_size` (the last size we knew) must hold still for `suspicious_s` instead.
+    Gives up waiting after `limit_s` and returns the last read. FileNotFoundError when it is gone."""
+    deadline = time.monotonic() + limit_s
+    data, stamp = _read_stamped(path)
+    while True:
+        suspicious = previous_size is not None and previous_size > 0 and len(data) * 2 < previous_size
+        wait = suspicious_s if suspicious else settle_s
+        if wait <= 0 or time.monotonic() >= deadline:
+            return data
+        time.sleep(min(wait, max(0.0, deadline - time.monotonic())))
+        again, stamp_again = _read_stamped(path)
+        if again == data and stamp_again == stamp:
+            return data
+        data, stamp = again, stamp_again
+
+
+def _identity(folder: Path) -> tuple[int, int] | None:
+    try:
+        info = folder.stat()
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _read_stamped(path: str | Path) -> tuple[bytes, tuple[int, int]]:
+    path = Path(path)
+    with path.open("rb") as fh:
+        info = os.fstat(fh.fileno())
+        return fh.read(), (info.st_size, info.st_mtime_ns)
+
+
 class FileWatcher:
     """Calls `on_change(data: bytes)` when the file's content changes to something we did not write or
-    read ourselves, and `on_delete()` when it disappears. `known` is the hash of the content we last saw."""
+    read ourselves (once it has settled: `read_settled`), `on_delete()` when it disappears, and
+    `on_error(reason: str)` when watching stops working (the OS watch failed, or the folder itself was
+    moved or deleted): the save-time check (app.session) keeps the file safe even then. `known` is the
+    hash of the content we last saw."""
 
     def __init__(self, path: str | Path, on_change: Callable[[bytes], None],
-                 on_delete: Callable[[], None] | None = None, *, debounce_ms: int = 150):
+                 on_delete: Callable[[], None] | None = None, *, debounce_ms: int = 150,
+                 settle_s: float = 0.4, on_error: Callable[[str], None] | None = None):
         self.path = Path(path).resolve()
         self.on_change = on_change
         self.on_delete = on_delete
+        self.on_error = on_error
         self.debounce_ms = debounce_ms
+        self.settle_s = settle_s
         self._known: str | None = None
+        self._known_size: int | None = None
         self._lock = threading.Lock()
         self.ready = threading.Event()  # set once the OS watch is in place
+        self.failure: str | None = None  # why watching stopped, if it did
 
     @property
     def known(self) -> str | None:
@@ -82,17 +128,22 @@ class FileWatcher:
 
     def remember(self, data: bytes | str) -> None:
         """Our own save or read: events for this content are not external edits."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
         with self._lock:
             self._known = content_hash(data)
+            self._known_size = len(data)
 
     def check(self) -> None:
         """Look at the file now and report a change or a deletion (also used after each watch event)."""
+        with self._lock:
+            previous_size = self._known_size
         try:
-            data = self.path.read_bytes()
+            data = read_settled(self.path, previous_size, settle_s=self.settle_s)
         except FileNotFoundError:
             with self._lock:
                 gone = self._known is not None
-                self._known = None
+                self._known = self._known_size = None
             if gone and self.on_delete:
                 self.on_delete()
             return
@@ -103,22 +154,34 @@ class FileWatcher:
         with self._lock:
             if digest == self._known:
                 return
-            self._known = digest
+            self._known, self._known_size = digest, len(data)
         self.on_change(data)
 
     def run(self, stop: threading.Event) -> None:
-        """Block, watching, until `stop` is set (run it in a thread worker)."""
-        from watchfiles import watch
+        """Block, watching, until `stop` is set (run it in a thread worker). A failure is logged and
+        reported to `on_error`, never raised: it must not take the app down, nor go unnoticed."""
+        from watchfiles import watch  # noqa: PLC0415 - its Rust extension loads only when watching starts
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        name = self.path.name
+        folder, name = self.path.parent, self.path.name
         try:
-            for changes in watch(self.path.parent, stop_event=stop, debounce=self.debounce_ms, step=50,
+            folder.mkdir(parents=True, exist_ok=True)
+            identity = _identity(folder)
+            for changes in watch(folder, stop_event=stop, debounce=self.debounce_ms, step=50,
                                  rust_timeout=200, yield_on_timeout=True, recursive=False):
                 self.ready.set()
                 if stop.is_set():
                     return
+                if _identity(folder) != identity:  # the OS watch went with the old folder: it sees nothing now
+                    self._failed(f"the folder {folder} was moved or deleted")
+                    return
                 if any(Path(p).name == name for _, p in changes):
                     self.check()
-        except Exception as exc:  # noqa: BLE001 - a watcher failure must never take the app down
-            log.warning("file watcher stopped: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - reported, not raised: see the docstring
+            log.warning("file watcher for %s stopped", self.path, exc_info=True)
+            self._failed(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+    def _failed(self, reason: str) -> None:
+        self.failure = reason
+        self.ready.set()  # nobody waits for a watch that will never be in place
+        if self.on_error is not None:
+            self.on_error(reason)

@@ -2,6 +2,13 @@
 candidates for one node, exactly as the editor would offer them (app.writing); --apply records the
 chosen one as a revision (author "model") against the revision it was proposed on, and writes the file.
 
+The file and the store move together (--apply): an edit made to the file since scriba last wrote it is
+merged first, three-way, as an `external` revision (app.file_state.reconcile); the model's revision is
+committed; then the file is written only if it still holds what was read (else the new edit is merged
+first, again). Killed between the commit and the write, the file still has the hash the store last
+noted, so the next run sees "the store is newer" and writes the file from it: an accepted revision is
+never taken back as an external edit.
+
 A conflict (the node changed meanwhile), a locked database or a failed write is a one-line refusal
 (exit 1) after the candidates are printed, so they are not lost.
 """
@@ -13,12 +20,12 @@ import json
 import sys
 from pathlib import Path
 
-from app import writing
+from app import file_state, writing
 from app.cli.options import add_engine_options, add_store_options, refuse
 from app.store.db import default_db_path
 from app.store.errors import StoreError
 from app.store.repository import Store
-from app.sync import atomic_write
+from app.sync import atomic_write, content_hash
 from engine.actions import ACTIONS, ActionRefused
 from engine.document import Document, InputRefused
 from engine.protocol import EngineUnavailable
@@ -57,29 +64,32 @@ def _fail(message: str, code: int = 1) -> int:
 
 def _read(path: Path) -> tuple[Document, str]:
     data = path.read_bytes()
-    return Document.from_bytes(data), data.decode("utf-8")
+    doc = Document.from_bytes(data)
+    return doc, doc.to_markdown()
 
 
 def _open_document(args, path: Path, doc: Document, text: str):
-    """(store, doc_id, document, its revision): the store's version of the file when it has one (with
-    --apply the file is imported first, an edit made to it since recorded as an external revision)."""
+    """(store, doc_id, document, its revision, the file's content as a tree with the store's ids): the
+    store's version of the file when it has one, with an edit made to the file since merged in (with
+    --apply recorded as an external revision; a new file is imported)."""
     db_path = Path(args.db).expanduser() if args.db else default_db_path()
     if not (args.apply or db_path.exists()):
-        return None, None, doc, None
+        return None, None, doc, None, doc
     store = Store(db_path)
     try:
+        resolved = str(path.resolve())
         try:
-            info = store.find_document(str(path.resolve()))
+            info = store.find_document(resolved)
         except StoreError:
             info = None
-        if args.apply:
-            info = store.import_document(text, path=str(path))
-        if info is None:
-            return store, None, doc, None
-        doc, revision = store.current(info.id)
-        if doc.to_markdown() != text:  # the file changed since: its text, the store's ids where they match
-            doc.merge_markdown(text)
-        return store, info.id, doc, revision
+        if info is None or info.path != resolved:
+            if not args.apply:
+                return store, None, doc, None, doc
+            info, doc, revision = store.import_current(text, path=resolved, doc=doc)
+            store.set_file_hash(info.id, content_hash(text), revision)
+            return store, info.id, doc, revision, file_state.copy(doc)
+        done = file_state.reconcile(store, info.id, text, record=args.apply)
+        return store, info.id, done.document, done.revision, done.disk
     except BaseException:
         store.close()
         raise
@@ -101,15 +111,37 @@ def _print(args, proposal, doc_id, candidates, texts, applied) -> None:
         print(f"applied candidate {applied['pick']}: revisions {applied['revisions']}")
 
 
-def _apply(args, path: Path, store, doc_id: str, proposal, texts: list[str], model: str) -> dict:
-    """Record candidate --pick and write the file. Raises ActionRefused / InputRefused / StoreError
-    (ConflictError included) / OSError with a one-line message."""
+def _apply(args, path: Path, store, doc_id: str, proposal, texts: list[str], model: str,
+           read: tuple[str, Document]) -> dict:
+    """Record candidate --pick, then write the file (`read`: the hash of the file as read, and its
+    content as a tree). Raises ActionRefused / InputRefused / StoreError (ConflictError included) /
+    OSError with a one-line message."""
     if not texts[args.pick].strip():
         raise ActionRefused(f"candidate {args.pick} is empty; nothing applied")
     accepted = writing.accept(proposal, texts, args.pick, store, doc_id, model=model)
-    digest = atomic_write(path, accepted.document.to_markdown())
-    store.set_file_hash(doc_id, digest)
-    return {"pick": args.pick, "revisions": [r.id for r in accepted.revisions], "changed_nodes": accepted.changed}
+    merged = _write_back(path, store, doc_id, *read)
+    return {"pick": args.pick, "revisions": [r.id for r in accepted.revisions] + [r.id for r in merged],
+            "changed_nodes": accepted.changed}
+
+
+def _write_back(path: Path, store, doc_id: str, digest: str, disk: Document) -> list:
+    """Write the store's document to the file if the file still has content hash `digest` (as read);
+    if another editor changed it meanwhile, merge that first (three-way against `disk`, the content
+    read) and look again. Returns the revisions that merging wrote."""
+    merged: list = []
+    for _ in range(5):
+        current, revision = store.current(doc_id)
+        try:
+            text = _read(path)[1]
+        except FileNotFoundError:
+            text = None
+        if text is None or content_hash(text) == digest:
+            store.set_file_hash(doc_id, atomic_write(path, current.to_markdown()), revision)
+            return merged
+        merge = file_state.ExternalMerge(disk, current, text)
+        merged += file_state.record_in_store(store, doc_id, merge, revision)[0]
+        digest, disk = content_hash(text), merge.theirs
+    raise StoreError(f"{path.name} kept changing while it was written; the revision is in the store")
 
 
 def run(args) -> int:
@@ -122,7 +154,7 @@ def run(args) -> int:
         return _fail(f"{args.file}: {exc}")
     entry = ACTIONS[args.action]
     try:
-        store, doc_id, doc, revision = _open_document(args, path, doc, text)
+        store, doc_id, doc, revision, disk = _open_document(args, path, doc, text)
     except Exception as exc:  # noqa: BLE001 - a store problem is a one-line refusal
         return _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     try:
@@ -150,7 +182,8 @@ def run(args) -> int:
             if not 0 <= args.pick < len(texts):
                 return _fail(f"--pick {args.pick}: there are {len(texts)} candidates (0-{len(texts) - 1})", 2)
             try:
-                applied = _apply(args, path, store, doc_id, proposal, texts, engine.info().model)
+                applied = _apply(args, path, store, doc_id, proposal, texts, engine.info().model,
+                                 (content_hash(text), disk))
             except (ActionRefused, InputRefused, StoreError) as exc:
                 failure = str(exc)
             except OSError as exc:

@@ -23,7 +23,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 MIGRATIONS_DIR = Path(str(resources.files("app.store") / "migrations"))  # package data (pyproject)
 DEFAULT_TIMEOUT = 5.0  # seconds a writer waits for another writer before giving up ("locked")
 WRITE = "scriba_write"  # execution option: begin with BEGIN IMMEDIATE (take the write lock up front)
-HEAD = "0003"  # the newest migration in migrations/versions (a test checks that it is Alembic's head)
+HEAD = "0004"  # the newest migration in migrations/versions (a test checks that it is Alembic's head)
 
 
 def default_db_path() -> Path:

@@ -3,7 +3,8 @@
 documents ─< nodes ─< revisions >─ changes >─ documents
 
 * `documents`: one row per imported document (path: the resolved absolute path it came from, if any;
-  file_hash: the hash of what scriba last wrote to that file, updated on every save).
+  file_hash: the hash of what scriba last wrote to that file, updated on every save; file_revision: the
+  revision that content was made from).
 * `nodes`: one row per node identity (`NodeRecord.id`), ever. Never deleted.
 * `changes`: one row per action / transaction (who, what, which model and parameters, the candidates
   offered and which one was taken). Never updated or deleted (SQLite triggers enforce it).
@@ -60,6 +61,9 @@ class DocumentRow(Base):
     # the content hash (app.sync.content_hash) of what scriba last wrote to the document's file, so that
     # reopening tells "the file was edited elsewhere" from "scriba quit with unsaved changes"
     file_hash: Mapped[str | None] = mapped_column(String(64))
+    # the store revision that file content was made from (None: unknown, or not one revision): the base of
+    # the three-way merge of an edit made to the file elsewhere (app.file_state)
+    file_revision: Mapped[int | None] = mapped_column(Integer)
 
 
 class NodeRow(Base):

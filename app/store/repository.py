@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from app.store import db
 from app.store.errors import ConflictError, DocumentNotFound, StoreError
 from app.store.models import ChangeRow, DocumentRow, NodeRow, RevisionRow, utcnow
+from app.sync import content_hash
 from engine.actions import OPERATIONS as WRITING_OPERATIONS
 from engine.document import Document, NodeRecord
 from engine.document.nodes import paused_gc
@@ -405,6 +406,8 @@ class Store:
         raise StoreError(f"could not import {path}: the store kept changing")
 
     def _reimport(self, info: DocInfo, text: str) -> DocInfo:
+        if self.file_hash(info.id) == content_hash(text):
+            return info  # the file is as scriba last wrote it: the store is newer, not the file
         for _ in range(5):
             doc, rev = self.current(info.id)
             if doc.to_markdown() == text:
@@ -425,13 +428,20 @@ class Store:
         with self._read() as s:
             return self._doc_row(s, doc_id).file_hash
 
-    def set_file_hash(self, doc_id: str, digest: str) -> None:
-        """Note that scriba wrote the document's file with content hash `digest`. Session state, not
-        history: no change or revision is recorded."""
+    def set_file_hash(self, doc_id: str, digest: str, revision: int | None = None) -> None:
+        """Note that scriba wrote (or read) the document's file with content hash `digest`, made from
+        store revision `revision` (None: not known, or not one revision). Session state, not history: no
+        change or revision is recorded."""
         if not isinstance(digest, str) or not digest:
             raise ValueError("set_file_hash: the digest must be a non-empty string")
         with self._write() as s:
-            self._doc_row(s, doc_id).file_hash = digest
+            row = self._doc_row(s, doc_id)
+            row.file_hash, row.file_revision = digest, revision
+
+    def file_revision(self, doc_id: str) -> int | None:
+        """The revision the file with `file_hash` was made from (None: not known)."""
+        with self._read() as s:
+            return self._doc_row(s, doc_id).file_revision
 
     # -- reading --------------------------------------------------------------------------------
 

@@ -28,6 +28,8 @@ def run_app(path: str | None, db_path=None, model_dir=None, backend: str = "auto
 
     app = ScribaApp(file, db_path=db_path, model_dir=model_dir, backend=backend, device=device, autosave=autosave)
     result = app.run()
+    if app.main.recorder.farewell:
+        print(app.main.recorder.farewell, file=sys.stderr)
     return int(app.return_code or 0) if result is None or isinstance(result, int) else 0
 
 

@@ -5,6 +5,8 @@ what to open and how (and an engine, if one is already loaded); everything else 
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from pathlib import Path
 
 from textual.app import App
@@ -15,6 +17,8 @@ from app.tui.commands import ScribaCommands
 from app.tui.options import EditorOptions
 from app.tui.screens.main import MainScreen
 from engine.protocol import Engine
+
+QUIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 class ScribaApp(App):
@@ -40,6 +44,7 @@ class ScribaApp(App):
         self.options = EditorOptions(Path(path), db_path, model_dir, backend, device, watch=watch, autosave=autosave,
                                      load_engine=load_engine, sampling=sampling)
         self.main = MainScreen(self.options, engine)
+        self._exit_requested = False
         self.theme = "textual-dark"
 
     def get_default_screen(self) -> MainScreen:
@@ -63,7 +68,29 @@ class ScribaApp(App):
         self.main.leave()
         self.exit(0)
 
+    def on_mount(self) -> None:
+        # SIGTERM (a shutdown, `kill`) and SIGHUP (the terminal closed) quit as ctrl+q does: the pending edit
+        # recorded, the journal flushed, the file autosaved. The loop runs the handler on the app's thread.
+        loop = asyncio.get_running_loop()
+        for sig in QUIT_SIGNALS:
+            try:
+                loop.add_signal_handler(sig, self._quit_on_signal)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (an embedding host)
+                pass
+
+    def _quit_on_signal(self) -> None:
+        if not self._exit_requested:
+            self._exit_requested = True
+            self.main.leave()
+            self.exit(0)
+
     def on_unmount(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in QUIT_SIGNALS:
+            try:
+                loop.remove_signal_handler(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
         self.main.close()
 
     # -- the main screen's state, read-only (for scripts and tests driving the app) --------------------

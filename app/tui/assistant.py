@@ -187,18 +187,32 @@ class Assistant:
         if gen is None or session is None or not 0 <= index < len(gen.texts):
             return
         try:
-            accepted = session.accept(gen.proposal, gen.texts, index, model=self.engine_name)
+            accepted = session.accept(gen.proposal, gen.texts, index, model=self.engine_name,
+                                      then=lambda outcome: self._accepted(gen, index, outcome))
         except (ActionRefused, InputRefused, KeyError, ValueError) as exc:
             self.screen.notify(f"cannot apply candidate {index + 1}: {exc}", severity="error")
             return
-        except ConflictError as exc:
-            self.generation = None
-            self.candidates.clear_candidates(f"candidate {index + 1} not taken")
+        except ConflictError as exc:  # recorded at once (no store worker) and refused
             self.screen.post_message(ChangeRefused(f"candidate {index + 1}", exc))
+            accepted = exc
+        if accepted is None:  # recorded in the background: `_accepted` follows
+            self.candidates.border_subtitle = f"recording candidate {index + 1}…"
             return
-        self.generation = None
+        self._accepted(gen, index, accepted)
+
+    def _accepted(self, gen: Generation, index: int, outcome) -> None:
+        """Candidate `index` is recorded (outcome: app.writing.Accepted), or refused (a StoreError)."""
+        if gen is self.generation:
+            self.generation = None
+        if isinstance(outcome, ConflictError):
+            self.candidates.clear_candidates(f"candidate {index + 1} not taken")
+            return  # the screen heard of the refusal from the document view (or below, recorded at once)
+        if isinstance(outcome, Exception):
+            self.candidates.clear_candidates(f"candidate {index + 1} not recorded")
+            self.screen.notify(f"candidate {index + 1} not recorded: {outcome}", severity="error", timeout=10)
+            return
         self.candidates.clear_candidates(f"accepted candidate {index + 1}")
-        self.screen.post_message(CandidateAccepted(accepted.focus))
+        self.screen.post_message(CandidateAccepted(outcome.focus))
 
     def reject(self) -> None:
         self.stop()

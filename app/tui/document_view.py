@@ -107,7 +107,8 @@ class DocumentView:
     def refresh_status(self) -> None:
         if self.session is not None:
             self.status.saved = self.session.saved
-            self.status.recorded = not self.session.unrecorded
+            session = self.session  # a commit merely on its way (a moment) is not worth a warning
+            self.status.recorded = not session.unrecorded or (session.recording and not session.held_up)
 
     def refresh_history(self) -> None:
         if self.session is not None:
@@ -129,9 +130,39 @@ class DocumentView:
         if self.editor.node_id not in doc or self.editor.node_id != self.selected_id:
             self.select_node(node_id if node_id in doc else self.outline.selected_id)
         self.refresh_status()
-        if self.session.unrecorded and self.session.store_error:
+        if self.session.unrecorded and self.session.store_error and not self.session.recording:
             self.screen.notify(f"kept in memory, not in history yet: {self.session.store_error}", severity="warning")
         self.schedule_side_refresh()
+
+    # -- recording in the background (app.store_worker) ----------------------------------------------
+
+    def recorded(self, result) -> None:
+        """A queued commit is done (app.store_worker.CommitResult): show the store's tree if the session
+        took it, say what was refused, empty the journal once all is in."""
+        session = self.session
+        error = result.error
+        if isinstance(error, ConflictError):
+            self.conflict(result.request.what, error)
+        elif error is not None and result.request.operation != "restore":  # a restore says it itself
+            self.screen.notify(f"kept in memory, not in history yet: {error}", severity="warning")
+        elif result.store_doc is not None and session.doc is result.store_doc:
+            self.show_document()  # merged with another window's changes
+        self.refresh_status()
+        session.settle_journal(self.editor.in_flight())
+
+    def waiting(self, waiting: bool) -> None:
+        """The store worker waits for (or got) the database's lock; keys go on working meanwhile."""
+        self.status.activity = "waiting for the database…" if waiting else ""
+        if waiting:
+            self.screen.notify("the database is locked by another program: kept in memory, not in history yet; "
+                               "retrying in the background", severity="warning", timeout=6)
+        self.refresh_status()
+
+    def journal_typing(self, node_id: str, text: str) -> None:
+        """The writer is typing: the text goes to the journal (durable now, recorded at the next pause)."""
+        session = self.session
+        if session is not None and not session.provisional and session.journal is not None:
+            session.journal.write(node_id, session.revision, text, session.doc_id)
 
     def conflict(self, what: str, exc: ConflictError) -> None:
         """A change refused because another window changed the same node: say so, show the store's version."""
@@ -231,15 +262,26 @@ class DocumentView:
             self.screen.notify("no revision store: history is off", severity="error")
             return
         self.record_pending_edit()
+        what = "the node" if node_id else "the document"
+
+        def restored(revisions: list) -> None:
+            self.show_document(select=node_id)
+            self.refresh_history()
+            self.screen.notify(f"restored {what} as of revision #{revision_id} ({len(revisions)} new revisions)")
+
+        def recorded(result) -> None:  # in the background: after the commits queued before it
+            if result.error is not None:
+                self.screen.notify(f"could not restore: {result.error}", severity="error")
+            else:
+                restored(result.revisions)
+
         try:
-            revisions = self.session.restore(revision_id, node_id)
+            revisions = self.session.restore(revision_id, node_id, then=recorded)
         except Exception as exc:  # noqa: BLE001 - StoreError: one line, keep running
             self.screen.notify(f"could not restore: {exc}", severity="error")
             return
-        self.show_document(select=node_id)
-        self.refresh_history()
-        what = "the node" if node_id else "the document"
-        self.screen.notify(f"restored {what} as of revision #{revision_id} ({len(revisions)} new revisions)")
+        if not self.session.recording:
+            restored(revisions)
 
     def time_travel(self) -> None:
         """The time-travel screen over the whole document's change sets; restore the one chosen there."""

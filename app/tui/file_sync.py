@@ -2,6 +2,11 @@
 made in another editor and merging them (asking the writer when one changes the node being edited),
 saving and exporting.
 
+An edit made elsewhere is merged three-way (app.session.Session.merge_external): what only the file
+changed comes in, a node changed on both sides (recorded or still in the editor) is asked about, with
+the editor's pending text held with the question. A save first looks at the file on disk, so a change
+the watcher missed (network folders, inotify limits, a watcher that stopped) is merged, not overwritten.
+
 FileSync drives the editor widget it is given (to see and take the writer's pending edit) and the
 screen's notes and dialogs; the screen passes in the session, routes the file messages here, and hears
 back through ExternalEditMerged and ChangeRefused (app.tui.messages) when the document changed.
@@ -11,9 +16,9 @@ from __future__ import annotations
 
 from textual.screen import Screen
 
-from app.session import Session
+from app.session import MergeOutcome, Session
 from app.store.errors import ConflictError
-from app.sync import FileWatcher, content_hash
+from app.sync import FileWatcher
 from app.tui import files
 from app.tui.messages import ChangeRefused, ExternalEditMerged
 from app.tui.options import EditorOptions
@@ -28,6 +33,9 @@ class FileSync:
         self.options = options
         self.editor = editor
         self.watch: files.Watch | None = None
+        self.asking = False  # the question about a conflicting edit is on screen
+        self._after_answer: list[bytes] = []  # the file's content seen while asking: merged once answered
+        self._save_after_answer = False
 
     def open(self) -> None:
         """Open the document in a thread worker: DocumentOpened (first a provisional one for a small file),
@@ -42,7 +50,13 @@ class FileSync:
         if not self.options.watch:
             return
         self.watch = files.Watch(session, self.screen.post_message)
+        app = self.screen.app
+        self.watch.watcher.on_error = lambda reason: app.call_from_thread(self.not_watching, session, reason)
         self.screen.run_worker(self.watch.run, thread=True, group="watch", name="file watcher", exit_on_error=False)
+
+    def not_watching(self, session: Session, reason: str) -> None:
+        self.screen.notify(f"not watching {session.name}: {reason}. Saving still merges an edit made elsewhere "
+                           "first.", title="File watcher stopped", severity="warning", timeout=10)
 
     @property
     def watcher(self) -> FileWatcher | None:
@@ -58,48 +72,77 @@ class FileSync:
                            "again.", title="File gone", severity="warning", timeout=10)
 
     def file_changed(self, session: Session, data: bytes) -> bool:
-        """The file now holds `data`: merge it in (ExternalEditMerged), first asking the writer which
-        version to keep if it changes the node being edited. True when it holds the document as it is."""
+        """The file now holds `data`: merge it in three-way (ExternalEditMerged), first asking the writer
+        which version to keep of the nodes changed on both sides. True when it holds the document as it is."""
+        if self.asking:  # one question at a time: this content is merged once the writer has answered
+            self._after_answer.append(data)
+            return False
         try:
             text = Document.from_bytes(data).to_markdown()
         except InputRefused as exc:
             self.screen.notify(f"ignored the new content of {session.name}: {exc}", severity="error", timeout=10)
             return False
-        session.disk_hash = content_hash(text)
-        if text == session.markdown:
+        if text == session.markdown and not self.editor.dirty:
+            session.merge_external(text)  # nothing to merge: the file holds the document (the next base)
             return True
         editing = self.editor.node_id if self.editor.dirty else None
-        if editing is not None and editing in session.changed_by(text):
-            def decide(choice: str | None) -> None:
-                mine = self.editor.take_pending() if choice == "mine" else None
-                if choice != "mine":
-                    self.editor.take_pending()
-                self._merge(session, text, keep=mine)
-
-            self.screen.app.push_screen(Choice(
-                "The file changed on disk", f"{session.name} was edited elsewhere, and that edit changes the "
-                "node you are editing here. Which version of it do you want?",
-                [("theirs", "Take the file's version"), ("mine", "Keep my edit")]), decide)
+        merge = session.external_merge(text, editing)
+        if not merge.conflicts:
+            self._merge(session, text, keep=None)
             return False
-        self._merge(session, text)
+        # the pending edit goes with the question: the editor's idle timer must not record it meanwhile
+        pending = self.editor.take_pending()
+        if pending is not None:
+            self.editor.border_subtitle = "editing…"  # still the writer's text, held with the question
+        self.asking = True
+
+        def decide(choice: str | None) -> None:
+            self.asking = False
+            mine = choice == "mine"
+            self._merge(session, text, keep=pending if mine else None, prefer="ours" if mine else "theirs",
+                        editing=pending[0] if pending is not None else None)
+            if self._after_answer:
+                self.file_changed(session, self._after_answer.pop())
+                self._after_answer.clear()
+            elif self._save_after_answer:
+                self._save_after_answer = False
+                self.screen.save_now()
+
+        count = len(merge.conflicts)
+        what = "the node you are editing here. Which version of it" if count == 1 and editing in merge.conflicts \
+            else f"{count} node{'s' * (count > 1)} you changed here. Which version of them"
+        self.screen.app.push_screen(Choice(
+            "The file changed on disk", f"{session.name} was edited elsewhere, and that edit changes {what} do "
+            "you want?", [("theirs", "Take the file's version"), ("mine", "Keep my edit")]), decide)
         return False
 
-    def _merge(self, session: Session, text: str, keep: tuple[str, str] | None = None) -> None:
-        """Merge `text` (the file as it is now) into the tree as an `external` revision; `keep`: the
-        writer's pending edit (node id, text) to apply on top afterwards."""
+    def _merge(self, session: Session, text: str, keep: tuple[str, str] | None, prefer: str = "ours",
+               editing: str | None = None) -> None:
+        """Merge `text` (the file as it is now) into the tree; `keep`: the writer's pending edit (node
+        id, text) to record on top afterwards."""
         try:
-            changed, revisions = session.merge_external(text)
+            outcome = session.merge_external(text, prefer=prefer, editing=editing)
         except ConflictError as exc:
             self.screen.post_message(ChangeRefused("the file's new content", exc))
             return
-        self.screen.notify(f"{session.name} changed on disk: merged ({len(changed)} nodes, "
-                           f"{len(revisions)} revisions).", title="External edit")
+        self.screen.notify(describe(session.name, outcome, keep is not None), title="External edit")
         self.screen.post_message(ExternalEditMerged(keep))
 
     # -- saving and exporting ----------------------------------------------------------------------------
 
     def save(self, session: Session) -> bool:
-        """Write the document to its file (the writer's pending edit is recorded: the screen's part)."""
+        """Write the document to its file (the writer's pending edit is recorded: the screen's part). A
+        file changed on disk since it was last read or written is merged first; when that asks the
+        writer, the save waits for the answer (False meanwhile)."""
+        if self.asking:
+            self._save_after_answer = True
+            return False
+        text = session.changed_on_disk()
+        if text is not None:
+            self.file_changed(session, text.encode("utf-8"))
+            if self.asking:
+                self._save_after_answer = True
+                return False
         if self.watcher is not None:
             self.watcher.remember(session.markdown)  # before writing: the event of our own save must be known
         try:
@@ -126,3 +169,17 @@ class FileSync:
             self.screen.notify(f"exported to {target}")
 
         self.screen.app.push_screen(TextPrompt("Export the document to", value=default), done)
+
+
+def describe(name: str, outcome: MergeOutcome, pending_kept: bool) -> str:
+    """The note after a merge: what came in from the file, and what of the writer's was kept."""
+    def nodes(n: int) -> str:
+        return f"{n} node{'s' * (n != 1)}"
+
+    parts = [f"{name} changed on disk: merged {nodes(len(outcome.taken))} from the file"]
+    if outcome.kept:
+        parts.append(f"kept your version of {nodes(len(outcome.kept))} changed on both sides (the file's is in "
+                     "the history)")
+    elif pending_kept:
+        parts.append("kept your edit")
+    return "; ".join(parts) + f" ({len(outcome.revisions)} revisions)."

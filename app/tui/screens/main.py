@@ -37,6 +37,7 @@ from app.tui.messages import (
     InspectionReady,
 )
 from app.tui.options import EditorOptions
+from app.tui.recording import Recorder
 from app.tui.widgets.candidates import CandidatesPanel
 from app.tui.widgets.editor import NodeEditor
 from app.tui.widgets.history import HistoryPanel, RevisionList
@@ -71,6 +72,7 @@ class MainScreen(Screen):
         self.view = DocumentView(self, outline=self.outline, editor=self.editor, side=self.side,
                                  preview_view=self.preview, history_panel=self.history_panel, status=self.status)
         self.files = FileSync(self, options, self.editor)
+        self.recorder = Recorder(self, self.view, self.status, options.db_path)
         self.assistant = Assistant(self, options, engine, candidates=self.candidates, status=self.status,
                                    inspect_view=self.inspect_view)
 
@@ -155,6 +157,7 @@ class MainScreen(Screen):
         if message.session.provisional:
             return
         self.open_seconds = message.seconds
+        self.recorder.attach(message.session)
         for note in message.session.notes:
             self.notify(note, severity="warning" if "off" in note else "information", timeout=6)
         self.files.start_watching(message.session)
@@ -205,10 +208,12 @@ class MainScreen(Screen):
             self.files.export(self.session)
 
     def leave(self) -> None:
-        """Before the app exits: stop the model, record the pending edit, save (autosave), stop watching."""
+        """Before the app exits: stop the model, record the pending edit and wait until the store has it
+        (else it stays in the journal), save (autosave), stop watching."""
         self.assistant.stop()
         if self.session is not None:
             self.view.record_pending_edit()
+            self.recorder.leave()
             if self.options.autosave and not self.session.saved:
                 self.save_now()
         self.files.stop_watching()
@@ -224,6 +229,9 @@ class MainScreen(Screen):
 
     def on_node_editor_edit_ready(self, message: NodeEditor.EditReady) -> None:
         self.view.record_edit(message.node_id, message.text)
+
+    def on_node_editor_typing(self, message: NodeEditor.Typing) -> None:
+        self.view.journal_typing(message.node_id, message.text)
 
     def action_new_paragraph(self) -> None:
         self.view.insert_after_selection("paragraph")

@@ -1,8 +1,10 @@
 """The editor for the selected node: a Markdown TextArea that reports hand edits at a sensible grain.
 
-It posts `NodeEditor.EditReady(node_id, text)` when the writer pauses typing (IDLE_SECONDS), when it
-loses focus, and before it is given another node, never per keystroke. The screen records each as
-one revision by the writer.
+It posts `NodeEditor.EditReady(node_id, text)` when the writer pauses typing (IDLE_SECONDS), after
+MAX_WAIT_SECONDS of steady typing without a pause, when it loses focus, and before it is given another
+node, never per keystroke. The screen records each as one revision by the writer. Meanwhile it posts
+`NodeEditor.Typing(node_id, text)` at most every JOURNAL_SECONDS while text is typed, for the journal
+(app.journal): typed text is on disk within about a second, long before it is a revision.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from textual.timer import Timer
 from textual.widgets import TextArea
 
 IDLE_SECONDS = 2.0
+MAX_WAIT_SECONDS = 5.0  # steady typing is recorded at least this often
+JOURNAL_SECONDS = 0.5  # typed text reaches the journal within this (debounced, not per key)
 KIND_TITLE = {"heading": "§ heading", "paragraph": "¶ paragraph", "sentence": "› sentence", "block": "▤ block"}
 
 
@@ -31,7 +35,14 @@ class NodeEditor(TextArea):
 
         node_id: str
         text: str
-        reason: str  # "idle" | "blur" | "selection"
+        reason: str  # "idle" | "steady" | "blur" | "selection"
+
+    @dataclass
+    class Typing(Message):
+        """The writer is typing in node `node_id`, which now reads `text` (for the journal)."""
+
+        node_id: str
+        text: str
 
     def __init__(self, **kwargs) -> None:
         super().__init__("", soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kwargs)
@@ -42,6 +53,8 @@ class NodeEditor(TextArea):
         self.node_id: str | None = None
         self._original = ""
         self._idle: Timer | None = None
+        self._max_wait: Timer | None = None  # started by the first key after a recording; never restarted
+        self._journal: Timer | None = None
 
     @property
     def dirty(self) -> bool:
@@ -73,9 +86,10 @@ class NodeEditor(TextArea):
 
     def take_pending(self) -> tuple[str, str] | None:
         """(node id, text) of an edit not yet given to the app, and forget it (it is the app's now)."""
-        if self._idle is not None:
-            self._idle.stop()
-            self._idle = None
+        for timer in (self._idle, self._max_wait, self._journal):
+            if timer is not None:
+                timer.stop()
+        self._idle = self._max_wait = self._journal = None
         self.border_subtitle = ""
         if not self.dirty:
             return None
@@ -94,6 +108,19 @@ class NodeEditor(TextArea):
         if self._idle is not None:
             self._idle.stop()
         self._idle = self.set_timer(IDLE_SECONDS, lambda: self.flush("idle"))
+        if self._max_wait is None:
+            self._max_wait = self.set_timer(MAX_WAIT_SECONDS, lambda: self.flush("steady"))
+        if self._journal is None:
+            self._journal = self.set_timer(JOURNAL_SECONDS, self._journal_due)
+
+    def _journal_due(self) -> None:
+        self._journal = None
+        if self.dirty:
+            self.post_message(self.Typing(self.node_id, self.text))
+
+    def in_flight(self) -> tuple[str, str] | None:
+        """(node id, text) the editor holds and has not given to the app yet."""
+        return (self.node_id, self.text) if self.dirty else None
 
     def _on_blur(self, event) -> None:
         self.flush("blur")

@@ -1,4 +1,5 @@
-"""The status bar: document name, saved state, engine (model, backend, device), generation speed."""
+"""The status bar: document name, saved state, other windows on the document, engine (model, backend,
+device), generation speed."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ class StatusBar(Widget):
     engine_ok: reactive[bool] = reactive(False)
     speed: reactive[float | None] = reactive(None)
     activity: reactive[str] = reactive("")
+    others: reactive[str] = reactive("")  # other live instances on this document (app.instances)
 
     def render(self) -> Text:
         parts = [
@@ -23,6 +25,8 @@ class StatusBar(Widget):
         ]
         if not self.recorded:
             parts += ["  ", ("⚠ history not recorded", "bold red")]
+        if self.others:
+            parts += ["  ", (self.others, "bold yellow")]
         if self.activity:
             parts += ["  ", (self.activity, "italic")]
         left = Text.assemble(*parts)

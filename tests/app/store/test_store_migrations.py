@@ -129,13 +129,15 @@ def test_upgrade_from_0002_takes_the_saved_side_file_into_the_store(tmp_path):
 
     after = dump(path)
     with sqlite3.connect(path) as raw:
-        assert raw.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0003" == head_revision()
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0004" == head_revision()
         columns = [r[1] for r in raw.execute("PRAGMA table_info(documents)")]
-        assert columns == ["id", "path", "title", "created_at", "file_hash"]
+        assert columns == ["id", "path", "title", "created_at", "file_hash", "file_revision"]
         assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    # nothing else changed: every row as it was (documents gained only the new last column), same indexes
-    # and triggers
-    assert [row[:-1] for row in after.pop("documents")] == before.pop("documents")
+    # nothing else changed: every row as it was (documents gained only the new last columns: file_hash,
+    # then 0004's file_revision, still empty), same indexes and triggers
+    documents = after.pop("documents")
+    assert [row[-1] for row in documents] == [None] * len(documents)
+    assert [row[:-2] for row in documents] == before.pop("documents")
     assert after == before
     assert json.loads(side.read_text()) == {str(saved): "a" * 32, str(tmp_path / "gone.md"): "b" * 32}
 
