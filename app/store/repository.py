@@ -29,7 +29,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from app.store import db
-from app.store.errors import ConflictError, DocumentNotFound, StoreError
+from app.store.errors import ConflictError, DocumentNotFound, ReadOnlyError, StoreError
 from app.store.models import ChangeRow, DocumentRow, NodeRow, RevisionRow, utcnow
 from engine.actions import OPERATIONS as WRITING_OPERATIONS
 from engine.document import Document, NodeRecord
@@ -221,9 +221,12 @@ def _title(doc: Document, path: str | None) -> str | None:
 class Store:
     """The revision store in one SQLite file. Thread-safe (each call uses its own connection)."""
 
-    def __init__(self, path: Path | str, *, timeout: float = db.DEFAULT_TIMEOUT):
+    def __init__(self, path: Path | str, *, timeout: float = db.DEFAULT_TIMEOUT, read_only: bool = False):
+        """`read_only`: open a database that cannot be written here (read-only file or folder) for
+        reading; every call that would write raises ReadOnlyError."""
         self.path = Path(path).expanduser().absolute()
-        self._engine = db.open_database(self.path, timeout)
+        self.read_only = read_only
+        self._engine = db.open_database(self.path, timeout, read_only=read_only)
         self._writer = self._engine.execution_options(**{db.WRITE: True})
         self._closed = False
 
@@ -255,6 +258,8 @@ class Store:
         """One BEGIN IMMEDIATE … COMMIT; durable (synchronous=FULL) when the block exits."""
         if self._closed:
             raise StoreError(f"the store {self.path} is closed")
+        if self.read_only:
+            raise ReadOnlyError(f"cannot write to {self.path}: opened read-only (a read-only file or folder)")
         with db.guard(self.path), Session(self._writer, expire_on_commit=False) as s, s.begin():
             yield s
 
