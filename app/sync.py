@@ -1,6 +1,7 @@
 """The open Markdown file on disk: atomic saves, and a watcher that reports edits made elsewhere.
 
-    atomic_write(path, text)          write a temp file in the same folder, fsync, os.replace (then fsync the dir)
+    atomic_write(path, text)          write a temp file in the same folder, fsync, os.replace (then fsync the dir);
+                                      symlinks written through, modes kept, read-only files refused
     content_hash(data)                what "the same content" means (blake2b of the bytes)
     read_settled(path)                the file's bytes once another editor has finished writing it
     FileWatcher(path, on_change, on_delete, on_error=…).run(stop)   blocking loop for a thread worker (watchfiles)
@@ -13,9 +14,12 @@ No Textual here: the TUI runs `run` in a thread worker and posts messages from t
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
+import re
+import stat
 import tempfile
 import threading
 import time
@@ -33,21 +37,24 @@ def content_hash(data: bytes | str) -> str:
 
 def atomic_write(path: str | Path, text: str) -> str:
     """Write `text` (UTF-8, newlines kept as they are) to `path` atomically; returns the content hash.
-    Either the old file or the complete new one is on disk at every moment, never a partial one."""
-    path = Path(path)
+    Either the old file or the complete new one is on disk at every moment, never a partial one.
+
+    A symlink is written through (its target is replaced, the link stays); an existing file keeps its
+    mode, and a read-only one is refused (PermissionError) rather than replaced; a new file gets the
+    mode the umask gives (as `open` would). Temp files that earlier writes left behind when they were
+    killed are removed once they are over a minute old."""
+    path = Path(os.path.realpath(path))  # a symlink: its target, in the target's folder
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = _mode_for(path)
+    _remove_stale_temps(path)
     data = text.encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
+            os.fchmod(fh.fileno(), mode)  # mkstemp made it 0600
             os.fsync(fh.fileno())
-        if path.exists():
-            try:
-                os.chmod(tmp, path.stat().st_mode & 0o7777)
-            except OSError:
-                pass
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -61,6 +68,57 @@ def atomic_write(path: str | Path, text: str) -> str:
     except OSError:
         pass
     return content_hash(data)
+
+
+TEMP_SUFFIX = ".tmp"
+STALE_AFTER_S = 60.0  # a temp file this old belongs to no write still running
+
+
+def _mode_for(path: Path) -> int:
+    """The mode the written file gets: the existing file's, or what the umask leaves of 0666."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+    if not stat.S_ISREG(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "not a regular file", str(path))
+    # the owner's write bit is how a file is marked read-only (root may write anyway: honour the mark)
+    if not st.st_mode & stat.S_IWUSR or not os.access(path, os.W_OK):
+        raise PermissionError(errno.EACCES, "the file is read-only (scriba will not replace it)", str(path))
+    return stat.S_IMODE(st.st_mode)
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux shows it (os.umask can only be read by
+    setting it, which races with other threads creating files)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Remove `atomic_write`'s own temp files for `path` (mkstemp's names: .NAME.XXXXXXXX.tmp) that are
+    over `STALE_AFTER_S` old: a write that was killed between creating and renaming one."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}{re.escape(TEMP_SUFFIX)}")
+    cutoff = time.time() - STALE_AFTER_S
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if (pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False)
+                    and entry.stat(follow_symlinks=False).st_mtime < cutoff):
+                os.unlink(entry.path)
+        except OSError:
+            log.warning("cannot remove the stale temp file %s", entry.path)
 
 
 def read_settled(path: str | Path, previous_size: int | None = None, *, settle_s: float = 0.5,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from app.cli.options import add_store_options, pipe_safe, refuse
 from app.store.errors import StoreError
-from app.store.queries import document_markdown, open_store
+from app.store.queries import document_markdown, open_store_to_read
 from app.sync import atomic_write
 
 NAME = "export"
@@ -28,7 +28,7 @@ def run(args) -> int:
     if args.at is not None and args.at < 1:
         return refuse("--at takes a revision id (a positive number; see `scriba history`)", code=2)
     try:
-        with open_store(args.db) as store:
+        with open_store_to_read(args.db) as store:
             text = document_markdown(store, args.doc, args.at)
     except StoreError as exc:
         return refuse(exc)

@@ -8,7 +8,7 @@ import sys
 
 from app.cli.options import add_store_options, one_line, pipe_safe, refuse
 from app.store.errors import StoreError
-from app.store.queries import document_history, open_store
+from app.store.queries import document_history, open_store_to_read
 from app.store.repository import RevisionInfo
 
 NAME = "history"
@@ -37,7 +37,7 @@ def format_history(revisions: list[RevisionInfo]) -> str:
 @pipe_safe
 def run(args) -> int:
     try:
-        with open_store(args.db) as store:
+        with open_store_to_read(args.db) as store:
             revisions = document_history(store, args.doc, args.node)
     except StoreError as exc:
         return refuse(exc)

@@ -6,7 +6,7 @@ import argparse
 
 from app.cli.options import add_store_options, one_line, pipe_safe, refuse
 from app.store.errors import StoreError
-from app.store.queries import current_document, open_store
+from app.store.queries import current_document, open_store_to_read
 from app.store.repository import DocInfo
 from engine.document import Document
 
@@ -44,7 +44,7 @@ def format_tree(info: DocInfo, doc: Document, revision: int) -> str:
 @pipe_safe
 def run(args) -> int:
     try:
-        with open_store(args.db) as store:
+        with open_store_to_read(args.db) as store:
             info, doc, revision = current_document(store, args.doc)
     except StoreError as exc:
         return refuse(exc)

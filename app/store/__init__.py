@@ -12,9 +12,10 @@ See `repository.py` for the semantics (merging, conflicts) and `models.py` for t
 """
 
 from app.store.db import default_db_path
-from app.store.errors import ConflictError, DocumentNotFound, StoreError
+from app.store.errors import ConflictError, DocumentNotFound, ReadOnlyError, StoreError
 
-__all__ = ["ConflictError", "DocInfo", "DocumentNotFound", "RevisionInfo", "Store", "StoreError", "default_db_path"]
+__all__ = ["ConflictError", "DocInfo", "DocumentNotFound", "ReadOnlyError", "RevisionInfo", "Store", "StoreError",
+           "default_db_path"]
 
 
 def __getattr__(name: str):

@@ -11,11 +11,12 @@ import sqlite3
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy import exc as sa_exc
 
-from app.store.errors import StoreError
+from app.store.errors import ReadOnlyError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,13 @@ def default_db_path() -> Path:
     return folder / "scriba.db"
 
 
-def make_engine(url: str, timeout: float = DEFAULT_TIMEOUT) -> Engine:
+def make_engine(url: str, timeout: float = DEFAULT_TIMEOUT, *, read_only: bool = False) -> Engine:
     """A SQLite engine in WAL mode, foreign keys on, synchronous=FULL (a commit is durable when it
     returns), busy timeout `timeout`, and SQLAlchemy (not pysqlite) in charge of BEGIN: plain BEGIN for
     reads, BEGIN IMMEDIATE for connections carrying the `scriba_write` execution option, so two writers
     queue on the lock instead of failing half-way (see the SQLAlchemy SQLite docs, "Enabling Non-Legacy
-    SQLite Transactional Modes")."""
+    SQLite Transactional Modes"). `read_only`: `url` opens the file with mode=ro; the journal mode is
+    left as the file has it (setting it would write)."""
     engine = create_engine(url, connect_args={"timeout": timeout, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
@@ -56,6 +58,8 @@ def make_engine(url: str, timeout: float = DEFAULT_TIMEOUT) -> Engine:
         try:
             cur.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             cur.execute("PRAGMA foreign_keys = ON")
+            if read_only:
+                return
             mode = cur.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 log.warning("SQLite refused WAL mode (journal_mode=%s)", mode)
@@ -85,9 +89,25 @@ def describe(exc: BaseException, path: Path | str) -> str:
         return f"cannot write to {path}: read-only location ({msg})"
     if "append-only" in low:
         return f"refused: {msg} ({path})"
-    if "disk i/o" in low or "disk is full" in low or "database or disk is full" in low:
-        return f"cannot write to {path}: {msg}"
+    if "disk is full" in low or getattr(orig, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return f"the disk is full: nothing was written to {path} (free some space and try again)"
+    if "disk i/o" in low:
+        # SQLite reports a full disk met while writing the WAL as an I/O error: tell the two apart
+        if _free_bytes(Path(path).parent) < _NEARLY_FULL:
+            return f"the disk is full: nothing was written to {path} (free some space and try again)"
+        return f"disk I/O error on {path}: the disk or its file system failed ({msg})"
     return f"database error in {path}: {msg}"
+
+
+_NEARLY_FULL = 1 << 20  # bytes free: below this, an I/O error while writing means the disk is full
+
+
+def _free_bytes(folder: Path) -> int:
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):  # no statvfs (Windows) or no such folder: cannot tell
+        return _NEARLY_FULL
+    return st.f_bavail * st.f_frsize
 
 
 @contextlib.contextmanager
@@ -103,19 +123,23 @@ def guard(path: Path | str) -> Iterator[None]:
         raise StoreError(f"database error in {path}: {str(exc).splitlines()[0]}") from exc
 
 
-def check_file(path: Path) -> bool:
+def check_file(path: Path, read_only: bool = False) -> bool:
     """Refuse, before SQLite touches it, anything that cannot be our database. Returns whether the file
-    already holds data (False: new or empty file)."""
+    already holds data (False: new or empty file). Unless `read_only`, refuses (ReadOnlyError) a file
+    or folder it cannot write."""
     parent = path.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(f"cannot create the database folder {parent}: {exc.strerror or exc}") from None
     if path.is_dir():
         raise StoreError(f"not a scriba database: {path} (it is a folder)")
+    if read_only and not path.exists():
+        raise StoreError(f"no database at {path}")
+    if not read_only:
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the database folder {parent}: {exc.strerror or exc}") from None
     if not path.exists():
         if not os.access(parent, os.W_OK | os.X_OK):
-            raise StoreError(f"cannot write to {path}: read-only location")
+            raise ReadOnlyError(f"cannot write to {path}: read-only location")
         return False
     try:
         with path.open("rb") as fh:
@@ -123,12 +147,15 @@ def check_file(path: Path) -> bool:
     except OSError as exc:
         raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
     if not header:
+        if read_only:
+            raise StoreError(f"not a scriba database: {path} (it is empty)")
         return False
     if header != SQLITE_MAGIC:
         raise StoreError(f"not a scriba database: {path}")
     # WAL needs to write the database and create its -wal/-shm files beside it.
-    if not os.access(path, os.W_OK) or not os.access(parent, os.W_OK | os.X_OK):
-        raise StoreError(f"cannot write to {path}: read-only location")
+    if not read_only and (not os.access(path, os.W_OK) or not os.access(parent, os.W_OK | os.X_OK)):
+        raise ReadOnlyError(f"cannot write to {path}: read-only location (scriba export, history and tree "
+                            "can still read it)")
     return True
 
 
@@ -159,10 +186,17 @@ def head_revision() -> str:
     return _scripts().get_current_head()
 
 
-def open_database(path: Path, timeout: float = DEFAULT_TIMEOUT) -> Engine:
-    """Check, open and upgrade the database at `path`; return the engine. Raises StoreError."""
-    has_data = check_file(path)
-    engine = make_engine(f"sqlite:///{path}", timeout)
+def open_database(path: Path, timeout: float = DEFAULT_TIMEOUT, *, read_only: bool = False) -> Engine:
+    """Check, open and upgrade the database at `path`; return the engine. Raises StoreError.
+    `read_only`: opened for reading only (a read-only file or folder), never upgraded."""
+    has_data = check_file(path, read_only)
+    if read_only:
+        # immutable=1 when the folder is read-only too: SQLite then needs no -shm file beside it
+        writable_folder = os.access(path.parent, os.W_OK | os.X_OK)
+        url = f"sqlite:///file:{quote(str(path))}?mode=ro{'' if writable_folder else '&immutable=1'}&uri=true"
+        engine = make_engine(url, timeout, read_only=True)
+    else:
+        engine = make_engine(f"sqlite:///{path}", timeout)
     try:
         with guard(path):
             with engine.connect() as conn:
@@ -175,6 +209,9 @@ def open_database(path: Path, timeout: float = DEFAULT_TIMEOUT) -> Engine:
                 heads: set[str] = set()
                 if "alembic_version" in tables:
                     heads = {r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))}
+                    if not heads and tables != {"alembic_version"}:  # tables, but no schema version
+                        raise StoreError(f"damaged database: {path} has tables but no schema version "
+                                         "(not a scriba store, or its alembic_version table was emptied)")
                 elif tables:
                     raise StoreError(f"not a scriba database: {path}")
                 conn.rollback()
@@ -184,6 +221,9 @@ def open_database(path: Path, timeout: float = DEFAULT_TIMEOUT) -> Engine:
                     raise StoreError(f"{path} was written by a newer scriba (schema {', '.join(sorted(unknown))}); "
                                      "upgrade scriba to open it")
                 if heads != {head_revision()}:
+                    if read_only:
+                        raise ReadOnlyError(f"{path} needs a schema upgrade, which a read-only database cannot "
+                                            "take; open it once where it can be written")
                     upgrade(engine)
     except BaseException:
         engine.dispose()

@@ -13,3 +13,7 @@ class ConflictError(StoreError):
 
 class DocumentNotFound(StoreError):
     """No document matches the id, id prefix or file path."""
+
+
+class ReadOnlyError(StoreError):
+    """The database cannot be written here (a read-only file or folder); it can still be opened to read."""

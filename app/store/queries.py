@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.store.db import default_db_path
-from app.store.errors import StoreError
+from app.store.errors import ReadOnlyError, StoreError
 from app.store.repository import DocInfo, RevisionInfo, Store
 from engine.document import Document, InputRefused
 
@@ -19,6 +19,16 @@ from engine.document import Document, InputRefused
 def open_store(db: str | Path | None) -> Store:
     """The store at `db`, or at the default place ($SCRIBA_DB or the user data folder)."""
     return Store(Path(db).expanduser() if db else default_db_path())
+
+
+def open_store_to_read(db: str | Path | None) -> Store:
+    """`open_store` for commands that only read (export, history, tree): a database in a read-only
+    file or folder is opened read-only instead of refused."""
+    path = Path(db).expanduser() if db else default_db_path()
+    try:
+        return Store(path)
+    except ReadOnlyError:
+        return Store(path, read_only=True)
 
 
 def read_markdown(file: str | Path) -> str:

@@ -29,7 +29,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from app.store import db
-from app.store.errors import ConflictError, DocumentNotFound, StoreError
+from app.store.errors import ConflictError, DocumentNotFound, ReadOnlyError, StoreError
 from app.store.models import ChangeRow, DocumentRow, NodeRow, RevisionRow, utcnow
 from app.sync import content_hash
 from engine.actions import OPERATIONS as WRITING_OPERATIONS
@@ -40,6 +40,7 @@ AUTHORS = frozenset({"writer", "model", "external", "import"})
 # the writing actions' operations (engine.actions, the one registry) and the writer's and the store's own
 OPERATIONS = WRITING_OPERATIONS | {"edit", "restore", "move", "insert", "delete", "import"}
 _CHUNK = 500  # ids per IN (…) clause
+_MAX_INTEGER = 2**63 - 1  # SQLite's largest integer: any larger revision id means "the latest"
 _REVISIONS = RevisionRow.__table__
 _NODES = NodeRow.__table__
 _CHANGES = ChangeRow.__table__
@@ -171,6 +172,35 @@ def _subtree(records: dict[str, NodeRecord], node_id: str) -> dict[str, NodeReco
     return out
 
 
+def _settled(target: dict[str, NodeRecord], current: dict[str, NodeRecord]) -> dict[str, NodeRecord]:
+    """`target` (records put together from two states: a restore, a merge) as a tree that reads back
+    from its own Markdown: `Document.settle` around every node whose surroundings differ from
+    `current`: the nodes inserted, edited or moved, and the parent and neighbours of each node that
+    was removed or moved away (a sentence that is last now must not keep the space after it, one
+    that is no longer last needs one)."""
+    diff = _diff(current, target)
+    touched = {nid for effect, nid, _ in diff if effect != "delete"}
+    gone = [nid for effect, nid, _ in diff if effect in ("delete", "move")]
+    if gone:
+        siblings: dict[str | None, list[NodeRecord]] = {}
+        for r in current.values():
+            siblings.setdefault(r.parent_id, []).append(r)
+        place: dict[str, tuple[list[NodeRecord], int]] = {}
+        for group in siblings.values():
+            group.sort(key=lambda r: (r.order, r.id))
+            place.update((r.id, (group, i)) for i, r in enumerate(group))
+        for nid in gone:
+            group, at = place[nid]
+            touched.update(r.id for r in group[max(at - 1, 0):at + 2])
+            if current[nid].parent_id is not None:
+                touched.add(current[nid].parent_id)
+    if not touched:
+        return target
+    doc = Document.from_records(_preorder(target))
+    doc.settle(touched)
+    return _by_id(doc.records())
+
+
 def _by_id(records: Iterable[NodeRecord]) -> dict[str, NodeRecord]:
     out: dict[str, NodeRecord] = {}
     for r in records:
@@ -192,9 +222,12 @@ def _title(doc: Document, path: str | None) -> str | None:
 class Store:
     """The revision store in one SQLite file. Thread-safe (each call uses its own connection)."""
 
-    def __init__(self, path: Path | str, *, timeout: float = db.DEFAULT_TIMEOUT):
+    def __init__(self, path: Path | str, *, timeout: float = db.DEFAULT_TIMEOUT, read_only: bool = False):
+        """`read_only`: open a database that cannot be written here (read-only file or folder) for
+        reading; every call that would write raises ReadOnlyError."""
         self.path = Path(path).expanduser().absolute()
-        self._engine = db.open_database(self.path, timeout)
+        self.read_only = read_only
+        self._engine = db.open_database(self.path, timeout, read_only=read_only)
         self._writer = self._engine.execution_options(**{db.WRITE: True})
         self._closed = False
 
@@ -226,6 +259,8 @@ class Store:
         """One BEGIN IMMEDIATE … COMMIT; durable (synchronous=FULL) when the block exits."""
         if self._closed:
             raise StoreError(f"the store {self.path} is closed")
+        if self.read_only:
+            raise ReadOnlyError(f"cannot write to {self.path}: opened read-only (a read-only file or folder)")
         with db.guard(self.path), Session(self._writer, expire_on_commit=False) as s, s.begin():
             yield s
 
@@ -454,14 +489,36 @@ class Store:
             return _document(rows), max(r.id for r in rows)
 
     def at(self, doc_id: str, revision_id: int) -> Document:
-        """The whole document as it was right after revision `revision_id` (a global revision id)."""
+        """The whole document as it was right after revision `revision_id` (a global revision id). A
+        revision in the middle of a change of this document is refused (StoreError naming the change's
+        boundaries): the state there is half-applied, never one the document was in."""
         with paused_gc():
             with self._read() as s:
                 self._doc_row(s, doc_id)
-                rows = self._state_rows(s, doc_id, upto=int(revision_id))
+                upto = self._boundary(s, doc_id, revision_id)
+                rows = self._state_rows(s, doc_id, upto=upto)
             if not any(not r.deleted for r in rows):
                 raise StoreError(f"document {doc_id[:8]} did not exist yet at revision {revision_id}")
             return _document(rows)
+
+    @staticmethod
+    def _boundary(s: Session, doc_id: str, revision_id: int) -> int:
+        """`revision_id` (within SQLite's integers) if the document's state there is whole: the last
+        revision of one of its changes, or a revision of another document, or none at all."""
+        rid = max(0, min(int(revision_id), _MAX_INTEGER))
+        change_id = s.execute(select(RevisionRow.change_id).join(ChangeRow, ChangeRow.id == RevisionRow.change_id)
+                              .where(RevisionRow.id == rid, ChangeRow.document_id == doc_id)).scalar()
+        if change_id is None:
+            return rid
+        first, last = s.execute(select(func.min(RevisionRow.id), func.max(RevisionRow.id))
+                                .where(RevisionRow.change_id == change_id)).one()
+        if rid == last:
+            return rid
+        existed = s.execute(select(RevisionRow.id).join(ChangeRow, ChangeRow.id == RevisionRow.change_id)
+                            .where(ChangeRow.document_id == doc_id, RevisionRow.id < first).limit(1)).first()
+        before = f" or {first - 1} (before it)" if existed else ""
+        raise StoreError(f"revision {rid} is in the middle of change {change_id} (revisions {first}-{last}); "
+                         f"use {last} (the end of that change){before}")
 
     def resolve_node(self, doc_id: str, key: str) -> str:
         """A node id of this document from its id or a unique prefix of it."""
@@ -545,7 +602,7 @@ class Store:
             self._doc_row(s, doc_id)
             latest = self._latest(s, doc_id)
             current = self._live(latest)
-            old = self._live(self._latest(s, doc_id, upto=int(revision_id)))
+            old = self._live(self._latest(s, doc_id, upto=self._boundary(s, doc_id, revision_id)))
             if not old:
                 raise StoreError(f"document {doc_id[:8]} did not exist yet at revision {revision_id}")
             params: dict[str, Any] = {"from_revision": int(revision_id)}
@@ -568,6 +625,7 @@ class Store:
             problem = _tree_problem(target)
             if problem:
                 raise StoreError(f"cannot restore revision {revision_id}: {problem}")
+            target = _settled(target, current)
             change = self._change(author, "restore", level=level, params=params)
             return self._write_diff(s, doc_id, latest, current, target, change,
                                     order=[r.id for r in _preorder(target)])

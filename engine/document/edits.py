@@ -6,6 +6,8 @@ Refusals (InputRefused) happen before anything changes, or undo what was done.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from .nodes import InputRefused, Kind, Node, check_text
 from .parse import parse_units
 from .segment import split_sentences
@@ -141,6 +143,31 @@ class Edits:
         before = self._snapshot()
         self._load(text, self._units())
         self._diff(before)
+        return self.last_change.ids
+
+    def settle(self, node_ids: Iterable[str]) -> list[str]:
+        """Make the tree read back as itself after records were put together from elsewhere (a node
+        restored from an older revision, two writers' changes merged). If the Markdown around the
+        named nodes reads as other units, their paragraphs get the spaces needed between sentences,
+        and those units (and the unit before each) end in a separator if another follows; if it still
+        reads differently, the whole text is re-read, keeping the ids of what matches. Text that
+        already reads back is left exactly as it is."""
+        units: dict[str, Node] = {}
+        for nid in node_ids:
+            node = self._by_id.get(nid)
+            if node is not None and node.kind is Kind.SENTENCE:
+                node = node.parent
+            if node is not None and node.kind is not Kind.ROOT:
+                units[node.id] = node
+        with self._edit() as e:
+            e.touched += units.values()
+            if not self._reads_back(e.flat, e.touched):
+                where = {id(u): i for i, u in enumerate(e.flat)}
+                for unit in units.values():
+                    if unit.kind is Kind.PARAGRAPH:
+                        self._set_sentences(unit, list(unit.children))
+                    i = where[id(unit)]
+                    e.seams += e.flat[max(i - 1, 0):i + 1]
         return self.last_change.ids
 
     # ---- sentence edits --------------------------------------------------------------------------

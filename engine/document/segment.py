@@ -28,21 +28,23 @@ import re
 
 from sentencex import segment
 
+from .protect import inside, protected_spans
+
 _CLOSERS = "\"'”’»)]}*_~"
 _OPENERS = "\"'“‘«([{*_~"
-_PROTECTED = re.compile(
-    r"(`+)[\s\S]*?\1"  # code span
-    r"|!?\[[^\]\n]*\]\([^)\n]*\)"  # inline link or image
-    r"|<[a-zA-Z][a-zA-Z0-9+.-]*:[^\s<>]*>"  # autolink
-)
-_MAY_PROTECT = re.compile(r"[`\[<]")
 _ABBREV = re.compile(
-    r"(?:^|[\s(\[“\"])(?:"
+    r"(?<![^\s(\[“\"])(?:"  # at the start, or after a space or an opening bracket or quote
     r"Mr|Mrs|Ms|Dr|Prof|St|Mt|Ft|Gen|Capt|Col|Lt|Sgt|Cmdr|Adm|Gov|Sen|Rep|Rev|Hon|Pres|Supt"
     r"|vs|cf|al|ca|approx|Fig|Figs|fig|figs|Eq|Eqs|eq|No|Nos|no|Vol|vol|pp|p|Ch|ch|Sec|sec|Art|art"
     r"|[A-Z])\.[\"'”’)]*$"
 )
+_ABBREV_WINDOW = 64  # characters before a boundary that rule 5 looks at (the longest abbreviation is 6)
 _WS = re.compile(r"\s+")
+_NON_SPACE = re.compile(r"\S")
+_FIRST_AFTER_OPENERS = re.compile(f"[{re.escape(_OPENERS)}]*+(.)", re.S)
+_LONG = 16384  # characters: a paragraph up to this long goes to sentencex whole (0.03 s at worst)
+_WINDOW = 8192  # characters of a longer paragraph whose boundaries one sentencex call decides
+_CONTEXT = 1024  # characters of text it also sees before and after them
 _ASCII_SPACES = str.maketrans({c: " " for c in map(chr, range(0x80, 0x3001)) if c.isspace()})
 
 
@@ -60,7 +62,23 @@ def split_sentences(text: str) -> list[tuple[str, str]]:
 
 
 def _sentencex_cuts(text: str) -> list[int]:
-    """sentencex's boundaries (str offsets). sentencex 1.0.32 panics on a capital followed by a
+    """sentencex's boundaries (str offsets). A paragraph longer than `_LONG` is handed to it in
+    overlapping windows: sentencex looks for the partner of every unpaired “ « or `` to the end of
+    its input, so its time grows with the square of the length (50 KB of "``a` " takes seconds).
+    Each window keeps only the boundaries in its middle stretch, decided with `_CONTEXT` characters
+    of text on either side (quotes are then paired within that reach only)."""
+    if len(text) <= _LONG:
+        return _sentencex_window(text)
+    cuts: list[int] = []
+    for start in range(0, len(text), _WINDOW):
+        lo = max(start - _CONTEXT, 0)
+        window = text[lo:start + _WINDOW + _CONTEXT]
+        cuts += [lo + c for c in _sentencex_window(window) if start < lo + c <= start + _WINDOW]
+    return [c for c in cuts if c < len(text)]
+
+
+def _sentencex_window(text: str) -> list[int]:
+    """sentencex on one stretch of text. sentencex 1.0.32 panics on a capital followed by a
     multi-byte space and a period ("Z\u00a0."), so non-ASCII spaces are handed to it as ASCII spaces
     (same length in characters, so the offsets still hold); any other failure means no boundaries."""
     cuts, pos = [], 0
@@ -78,14 +96,17 @@ def _sentencex_cuts(text: str) -> list[int]:
 
 
 def _repair(text: str, cuts: list[int]) -> list[int]:
-    protected = [m.span() for m in _PROTECTED.finditer(text)] if _MAY_PROTECT.search(text) else []
+    # Every step looks at a bounded stretch around the cut (no slicing to the end of the text, no
+    # scan from the sentence start), so a paragraph of a megabyte is repaired in linear time.
+    protected = protected_spans(text)
+    starts = [start for start, _ in protected]
     out: list[int] = []
     for cut in cuts:
         cut = _place(text, cut)
         prev = out[-1] if out else 0
-        if cut is None or cut <= prev or _inside(cut, protected) or text[prev:cut].isspace():
+        if cut is None or cut <= prev or inside(cut, protected, starts) or not _NON_SPACE.search(text, prev, cut):
             continue
-        if _continues(text[prev:cut], text[cut:]):
+        if _continues(text, prev, cut):
             continue
         out.append(cut)
     return out
@@ -110,14 +131,16 @@ def _place(text: str, cut: int) -> int | None:
     return cut if 0 < cut < n else None
 
 
-def _inside(cut: int, spans: list[tuple[int, int]]) -> bool:
-    return any(start < cut < end for start, end in spans)
-
-
-def _continues(before: str, after: str) -> bool:
-    """Rules 4 and 5: does `after` continue the sentence in `before` rather than start a new one?"""
-    first = after.lstrip(_OPENERS)[:1]
+def _continues(text: str, prev: int, cut: int) -> bool:
+    """Rules 4 and 5: does the text from `cut` continue the sentence that starts at `prev`?"""
+    m = _FIRST_AFTER_OPENERS.match(text, cut)
+    first = m.group(1) if m else ""
     if first.islower():
         return True
-    return bool(first) and (first.isupper() or first.isdigit() or first in "([") and bool(
-        _ABBREV.search(before.rstrip()))
+    if not (first and (first.isupper() or first.isdigit() or first in "([")):
+        return False
+    end = cut
+    while end > prev and text[end - 1].isspace():
+        end -= 1
+    # only the sentence's last characters: its start may be far back when earlier cuts were dropped
+    return bool(_ABBREV.search(text, max(prev, end - _ABBREV_WINDOW), end))

@@ -154,3 +154,15 @@ def test_external_edit_of_one_sentence_keeps_other_ids(text, data):
     if alone:
         assert alone[0].id == target.id
     assert_consistent(doc)
+
+
+@settings(max_examples=int(300 * SCALE), deadline=None)
+@given(document, document | st.lists(st.sampled_from(MARKDOWNY) | st.text(max_size=3), max_size=40).map("".join))
+def test_every_merge_markdown_reads_back(old, new):
+    """An external edit (the whole new text) leaves the tree equal to the parse of its own Markdown."""
+    if "\x00" in new or any(0xD800 <= ord(c) <= 0xDFFF for c in new):
+        return  # refused text: test_any_text_round_trips
+    doc = Document.from_markdown(old)
+    doc.merge_markdown(new)
+    assert doc.to_markdown() == new
+    assert_consistent(doc)
