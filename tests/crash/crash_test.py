@@ -52,15 +52,18 @@ class TuiProcess:
         os.close(slave)
         self.master = master
         self.db = db
+        self.output = bytearray()  # the screen's last bytes, to tell why it stopped
         threading.Thread(target=self._drain, daemon=True).start()
 
     def _drain(self) -> None:
         while True:
             try:
-                if not os.read(self.master, 65536):
-                    return
+                data = os.read(self.master, 65536)
             except OSError:
                 return
+            if not data:
+                return
+            self.output = (self.output + data)[-20000:]
 
     def ready(self, timeout: float = 60.0) -> bool:
         """The document is open with its store attached (the instance's presence file is there)."""
@@ -78,7 +81,10 @@ class TuiProcess:
         os.write(self.master, keys.encode())
 
     def signal(self, sig: int) -> None:
-        os.kill(self.proc.pid, sig)
+        try:
+            os.kill(self.proc.pid, sig)
+        except ProcessLookupError:  # it is gone already (wait() tells how)
+            pass
 
     def wait(self, timeout: float = 30.0) -> int:
         try:
@@ -153,8 +159,9 @@ def trial(path: Path, db: Path, rng: random.Random, number: int, report: Report)
     app = TuiProcess(path, db)
     if not app.ready():
         app.signal(signal.SIGKILL)
-        app.wait()
-        report.notes.append(f"trial {number}: the TUI did not start")
+        code = app.wait()
+        tail = app.output[-3000:].decode("utf-8", "replace")
+        report.notes.append(f"trial {number}: the TUI did not start (exit {code}): {tail}")
         return
     app.send("\r")  # the outline's first node (the heading): edit it
     time.sleep(0.3)
@@ -172,6 +179,9 @@ def trial(path: Path, db: Path, rng: random.Random, number: int, report: Report)
             time.sleep(rng.uniform(0.01, 0.12))
         if rng.random() < 0.15:
             time.sleep(rng.uniform(1.5, 3.0))  # a pause: the idle timer records a revision
+    if app.proc.poll() is not None:
+        tail = app.output[-3000:].decode("utf-8", "replace")
+        report.notes.append(f"trial {number}: the TUI stopped by itself (exit {app.proc.returncode}): {tail}")
     app.signal(signal.SIGKILL)
     killed = time.monotonic()
     app.wait()

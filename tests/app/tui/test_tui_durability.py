@@ -168,6 +168,8 @@ async def key_delay(app, character: str) -> float:
     started = time.perf_counter()
     app.post_message(events.Key(character, character))
     while app.editor.text == before:
+        if time.perf_counter() - started > 10:
+            raise AssertionError(f"the key {character!r} was not handled in 10 s")
         await asyncio.sleep(0.001)
     return time.perf_counter() - started
 
@@ -191,6 +193,7 @@ async def test_a_key_during_a_commit_on_a_3_mb_document_is_handled_within_100_ms
             if app.session.recording:
                 delays.append(delay)
         assert len(delays) >= 3, delays  # pressed while the commit ran
-        assert max(delays) < 0.1, " ".join(f"{d:.3f}" for d in delays)
+        worst = max(range(len(delays)), key=delays.__getitem__)
+        assert delays[worst] < 0.1, f"key {worst} of {len(delays)}: " + " ".join(f"{d:.3f}" for d in delays)
         with Store(app.session.db_path) as store:
             assert store.current(app.session.doc_id)[0].node(node.id).text == "## Finishing!"
