@@ -573,7 +573,9 @@ class Session:
 
     def restore(self, revision_id: int, node_id: str | None = None, then=None) -> list:
         """Restore the document (or `node_id`) as of `revision_id`, as new revisions. Recording in the
-        background: queued after the commits before it, [] returned, `then(CommitResult)` once done."""
+        background: queued after the commits before it, [] returned, `then(CommitResult)` once done.
+        A revision inside a change means the end of that change (the store restores whole changes only)."""
+        revision_id = self.store.change_end(self.doc_id, revision_id)
         if self._worker is not None and self._chain is not None:
             self._queue(CommitRequest([], "writer", "restore", then=then), restore=(revision_id, node_id))
             return []

@@ -520,6 +520,18 @@ class Store:
         raise StoreError(f"revision {rid} is in the middle of change {change_id} (revisions {first}-{last}); "
                          f"use {last} (the end of that change){before}")
 
+    def change_end(self, doc_id: str, revision_id: int) -> int:
+        """The last revision of the change `revision_id` belongs to (itself when it is not this document's):
+        where the history panel's "restore as of this revision" lands, a state the document was in."""
+        with self._read() as s:
+            rid = max(0, min(int(revision_id), _MAX_INTEGER))
+            last = s.execute(select(func.max(RevisionRow.id))
+                             .where(RevisionRow.change_id == select(RevisionRow.change_id)
+                                    .join(ChangeRow, ChangeRow.id == RevisionRow.change_id)
+                                    .where(RevisionRow.id == rid, ChangeRow.document_id == doc_id)
+                                    .scalar_subquery())).scalar()
+            return rid if last is None else int(last)
+
     def resolve_node(self, doc_id: str, key: str) -> str:
         """A node id of this document from its id or a unique prefix of it."""
         with self._read() as s:

@@ -80,3 +80,13 @@ def test_export_at_inside_a_change_prints_one_line(tmp_path, capsys):
     assert f"revision {first} is in the middle of change" in err and f"use {last}" in err
     assert main(["export", doc_id, "--at", str(10**30), "--db", str(db)]) == 0
     assert main(["export", doc_id, "--at", str(last), "--db", str(db)]) == 0
+
+
+def test_change_end_maps_a_revision_to_the_end_of_its_change(store):
+    doc_id = store.import_document(TEXT).id
+    imported = sorted(h.id for h in store.history(doc_id))
+    first, last = _edit_change(store, doc_id)
+    assert store.change_end(doc_id, first) == last and store.change_end(doc_id, last) == last
+    assert store.change_end(doc_id, imported[0]) == imported[-1]  # the import is one change
+    assert store.change_end(doc_id, 10**6) == 10**6  # not this document's: left as it is
+    store.at(doc_id, store.change_end(doc_id, first))  # a boundary: accepted
