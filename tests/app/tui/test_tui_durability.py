@@ -111,7 +111,8 @@ async def test_a_killed_editors_text_is_recovered_on_the_next_open(make_app, ess
     async with app.run_test() as pilot:
         await opened(pilot)
         assert "# Writing Long Documents for good\n" in app.doc.to_markdown()
-        assert any("recovered 1 unrecorded edit" in n.message for n in app._notifications)
+        await wait_for(pilot, lambda: any("recovered 1 unrecorded edit" in n.message for n in app._notifications),
+                       what="the notice")  # a notification is a message of its own: it may come a moment later
     assert writer_revisions(db_path)[-1].text == "# Writing Long Documents for good"
 
 

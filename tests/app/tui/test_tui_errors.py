@@ -24,7 +24,8 @@ async def test_locked_database_keeps_the_edit_and_records_it_later(make_app, db_
             await pilot.press("end", "!", "escape")
             await wait_for(pilot, lambda: not app.status.recorded, what="the not-recorded mark", timeout=20)
             assert app.doc.node(node.id).text == "## Finishing!"  # kept in the tree
-            assert any("not in history yet" in n.message for n in app._notifications)
+            await wait_for(pilot, lambda: any("not in history yet" in n.message for n in app._notifications),
+                           what="the notice")  # a notification is a message of its own: it may come a moment later
         finally:
             locker.execute("ROLLBACK")
             locker.close()
@@ -43,7 +44,8 @@ async def test_a_store_that_is_not_a_database_still_lets_you_write(make_app, ess
     async with app.run_test() as pilot:
         await opened(pilot)
         assert app.session.store is None
-        assert any("history is off" in n.message for n in app._notifications)
+        await wait_for(pilot, lambda: any("history is off" in n.message for n in app._notifications),
+                       what="the notice")  # a notification is a message of its own: it may come a moment later
         await select(pilot, "Finishing", "heading")
         await pilot.press("enter", "end", "!", "escape", "ctrl+s")
         await wait_for(pilot, lambda: app.status.saved, what="the save")

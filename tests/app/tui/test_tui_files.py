@@ -101,7 +101,8 @@ async def test_unsaved_changes_of_last_session_are_kept_not_overwritten(make_app
     async with app.run_test() as pilot:
         await opened(pilot)
         assert "## Finishing!\n" in app.doc.to_markdown() and not app.status.saved
-        assert any("not saved last time" in n.message for n in app._notifications)
+        await wait_for(pilot, lambda: any("not saved last time" in n.message for n in app._notifications),
+                       what="the notice")  # a notification is a message of its own: it may come a moment later
     with Store(db_path) as store:
         [info] = store.documents()
         assert "external" not in {r.author for r in store.history(info.id)}

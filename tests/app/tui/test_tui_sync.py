@@ -35,7 +35,8 @@ async def test_external_edit_appears_in_tree_and_history(make_app, essay, db_pat
         assert "Finishing, at last" in str(app.outline._by_id[node.id].label)
         assert app.editor.text == "## Finishing, at last"
         assert app.status.saved  # the file and the tree agree
-        assert any("changed on disk" in n.message for n in app._notifications)
+        await wait_for(pilot, lambda: any("changed on disk" in n.message for n in app._notifications),
+                       what="the notice")  # a notification is a message of its own: it may come a moment later
     with Store(db_path) as store:
         [info] = store.documents()
         rev = store.history(info.id, node.id)[-1]

@@ -111,7 +111,8 @@ async def test_actions_explain_themselves_without_a_model(make_app):
         await pilot.press("r")
         await pilot.pause()
         assert app.generation is None
-        assert any("writing actions are off" in n.message for n in app._notifications)
+        await wait_for(pilot, lambda: any("writing actions are off" in n.message for n in app._notifications),
+                       what="the notice")  # a notification is a message of its own: it may come a moment later
 
 
 async def test_engine_loads_in_a_worker_from_a_model_dir(make_app, tiny_model_dir):
