@@ -7,6 +7,8 @@ without a tokenizer. This module is the one place that names them.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 VOCAB_SIZE = 256
 
 BOS = 0xF5  # beginning of a document / of a training window
@@ -102,3 +104,25 @@ class Utf8State:
             self.need, self.hi = 3, 0x8F
         else:
             raise ValueError(f"byte {b:#x} cannot start a UTF-8 sequence")
+
+
+def allowed_mask(state: Utf8State, stop_bytes: tuple[int, ...] = ()):
+    """(256,) bool tensor: the bytes that may come next after `state` (Utf8State.allowed_range, no control
+    byte), plus `stop_bytes` between characters. One table row per UTF-8 state, built once: the sampler
+    needs one per stream per byte."""
+    return _mask_row(state.need, state.lo, state.hi, tuple(stop_bytes))
+
+
+@lru_cache(maxsize=256)
+def _mask_row(need: int, lo: int, hi: int, stop_bytes: tuple[int, ...]):
+    import torch  # only when sampling: this module stays torch-free to import
+
+    u = Utf8State()
+    u.need, u.lo, u.hi = need, lo, hi
+    row = torch.zeros(256, dtype=torch.bool)
+    for a, b in u.allowed_range():
+        row[a:b + 1] = True
+    row[sorted(CONTROL_BYTES)] = False
+    if u.complete():
+        row[list(stop_bytes)] = True
+    return row

@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from engine.bytes import BOS, CONTROL_BYTES, Utf8State
+from engine.bytes import BOS, CONTROL_BYTES, Utf8State, allowed_mask
 from engine.model import HNetLM, LMState
 from engine.protocol import Candidate, GenerationRequest
 from engine.state import tree_bytes, tree_map
@@ -97,18 +97,7 @@ class Sampler:
     @staticmethod
     def _mask(streams: list[Utf8State], allow_stop: list[int], device) -> Tensor:
         """(n, 256) bool: True where a byte may come next for that stream."""
-        masks = []
-        for u in streams:
-            m = torch.zeros(256, dtype=torch.bool)
-            for lo, hi in u.allowed_range():
-                m[lo:hi + 1] = True
-            for c in CONTROL_BYTES:
-                m[c] = False
-            if u.complete():
-                for s in allow_stop:
-                    m[s] = True
-            masks.append(m)
-        return torch.stack(masks).to(device)
+        return torch.stack([allowed_mask(u, tuple(allow_stop)) for u in streams]).to(device)
 
     @staticmethod
     def _sample(logits: Tensor, temperature: float, top_p: float, gen: torch.Generator) -> Tensor:

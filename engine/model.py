@@ -74,6 +74,8 @@ class HNetLM(nn.Module):
                                     else Stack(config.layout[0], d, config))
         self.lm_head = nn.Linear(d, config.vocab_size, bias=False)
         self.backend = "torch"
+        self.fast_step = None  # engine.fast_cpu.FastStep once set_fast_step() built one (CPU inference)
+        self._int8: dict = {}  # the int8 matrices of the file this model was loaded from (engine/quant.py)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -143,10 +145,27 @@ class HNetLM(nn.Module):
     def allocate_state(self, batch: int, device=None) -> LMState:
         return LMState(self.backbone.allocate_state(batch, device or self.embed.weight.device), 0)
 
+    def set_fast_step(self, enabled: bool = True) -> str:
+        """Decode with the fused CPU step (engine/fast_cpu.py, the int8 weights of the file where it had
+        them) instead of the reference. Built from the current weights: call again after changing them.
+        Returns which step runs (logged)."""
+        self.fast_step = None
+        if enabled and self.embed.weight.device.type == "cpu":
+            from engine.fast_cpu import FastStep
+
+            self.fast_step = FastStep(self, self._int8)
+        how = self.fast_step.describe() if self.fast_step is not None else "reference step"
+        log.info("decoding on %s: %s", self.embed.weight.device, how)
+        return how
+
     @torch.no_grad()
-    def step(self, ids: Tensor, state: LMState, static: bool = False) -> tuple[Tensor, LMState, list[Tensor]]:
+    def step(self, ids: Tensor, state: LMState, static: bool = False,
+             reference: bool = False) -> tuple[Tensor, LMState, list[Tensor]]:
         """ids (b,) one byte per stream -> logits (b, 256) for the next byte, new state, boundary flags.
-        static=True: no data-dependent control flow (for CUDA graphs; see Stage.step)."""
+        static=True: no data-dependent control flow (for CUDA graphs; see Stage.step). The fused CPU
+        step runs where set_fast_step() built one, unless reference=True; this code is its definition."""
+        if self.fast_step is not None and not (static or reference) and ids.device.type == "cpu":
+            return self.fast_step(ids, state)
         x = self.embed(ids)
         if isinstance(self.backbone, Stage):
             y, inner, fired = self.backbone.step(x, state.backbone, static)
@@ -197,6 +216,7 @@ class HNetLM(nn.Module):
         except (SafetensorError, OSError, ValueError) as exc:
             raise ModelLoadError(f"{directory / WEIGHTS} is unreadable (truncated or not safetensors): {exc}") from exc
         model = cls(config)
+        int8 = quant.int8_weights(tensors)
         tensors = quant.dequantize(tensors)
         missing, unexpected = model.load_state_dict(tensors, strict=False)
         if missing or unexpected:
@@ -206,4 +226,6 @@ class HNetLM(nn.Module):
         if device is not None:
             model.to(device)
         model.set_backend(backend)
+        model._int8 = int8 if model.embed.weight.device.type == "cpu" else {}
+        model.set_fast_step(model.embed.weight.device.type == "cpu")
         return model

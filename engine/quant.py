@@ -1,8 +1,10 @@
 """Weight-only int8 quantisation of a saved model, so the bundled model ships small (DESIGN: ≤ 20 MB).
 
 Each 2-D weight (linear layers, embedding) is stored as int8 with one fp16 scale per output row
-(absmax / 127); everything else stays fp16. Loading dequantises to fp32, so the arithmetic — and every
-code path — is the same as for a float checkpoint; only the rounding of the weights differs.
+(absmax / 127); everything else stays fp16. Loading dequantises to fp32 for the reference paths (forward,
+step), so their arithmetic is the same as for a float checkpoint; only the rounding of the weights
+differs. The CPU decoding step (engine/fast_cpu.py) keeps the int8 matrices (`int8_weights`) and
+multiplies by them directly, reading a quarter of the bytes per step.
 
 Pure tensor functions: engine/model.py uses them to save and load, `scriba quantize SRC DST`
 (app/cli/quantize.py) re-saves a model directory as int8.
@@ -43,3 +45,10 @@ def dequantize(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
             out[name] = t.float() if t.is_floating_point() else t
     return out
 
+
+
+def int8_weights(tensors: dict[str, Tensor]) -> dict[str, tuple[Tensor, Tensor]]:
+    """The int8 matrices of a quantised file with their scales: name -> (int8 (out, in), fp16 scale (out, 1)).
+    Empty for a float file."""
+    return {name: (t, tensors[name + SCALE_SUFFIX]) for name, t in tensors.items()
+            if t.dtype == torch.int8 and name + SCALE_SUFFIX in tensors}

@@ -1,0 +1,197 @@
+"""The decoding step on a CPU, fused: the same function as `HNetLM.step` (the PyTorch reference, which
+stays the definition) in fewer, larger ops, with the int8 weights of the file used as they are.
+
+Decoding one byte touches every byte-level layer and, where a boundary fires, the main network, at a
+batch of 1-3 streams: it is bound by memory and by per-op overhead, not by arithmetic. So:
+- weights that the file holds as int8 stay int8 and run through `torch._weight_int8pack_mm` (int8
+  weights x bf16 activations, per-row scales) instead of being dequantised to fp32 (4x the bytes read
+  per step); the lm_head stays fp32 so the logits keep fp32 precision;
+- each Mamba-2 layer step is ~20 ops (native `rms_norm`, the conv as one `vecdot`, the state update as one
+  `addcmul`, the readout as one matrix-vector product), with its constants (A = -exp(A_log), conv taps) precomputed;
+- an H-Net stage reads its encoder output once for router q and k, the residual and the down projection
+  (one matmul over the concatenated weights).
+States have the reference's layout (StageState / MixerState), so prefill states, the prefix cache and
+`tree_map` / `tree_select` work unchanged. tests/engine/test_cpu_fast.py holds it to the reference.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from engine.hnet import P_EPS, Stage, StageState
+from engine.layers import Stack
+from engine.model import LMState
+from engine.ssm import Mamba2Mixer, MixerState
+from engine.state import tree_select
+
+log = logging.getLogger("scriba.engine")
+
+Int8Weights = dict[str, tuple[Tensor, Tensor]]  # parameter name -> (int8 (out, in), fp16 scale (out, 1))
+
+
+def int8_matmul_available() -> tuple[bool, str]:
+    """Whether this torch has the int8-weight matmul on the CPU (probed once on a tiny input)."""
+    try:
+        q = torch.ones(8, 32, dtype=torch.int8)
+        y = torch._weight_int8pack_mm(torch.ones(1, 32, dtype=torch.bfloat16), q, torch.ones(8, dtype=torch.bfloat16))
+        return bool(y.float().eq(32).all()), "torch._weight_int8pack_mm"
+    except (AttributeError, RuntimeError, NotImplementedError) as exc:
+        return False, f"torch._weight_int8pack_mm unavailable: {exc}"
+
+
+class FusedLinear:
+    """y = x [W_1; W_2; ...]^T for a decode step: int8 weights x bf16 activations where every part has
+    int8 weights (bf16 output, returned as fp32), else fp32 weights. Concatenating the parts of layers
+    that read the same input turns several small matmuls into one."""
+
+    def __init__(self, names: list[str], linears: list[nn.Linear], int8: Int8Weights | None):
+        self.sizes = [lin.out_features for lin in linears]
+        parts = [int8.get(n) for n in names] if int8 else []
+        if parts and all(p is not None for p in parts):
+            self.q = torch.cat([p[0] for p in parts]).contiguous()
+            self.scale = torch.cat([p[1].reshape(-1) for p in parts]).to(torch.bfloat16)
+            self.w = None
+        else:
+            self.q = self.scale = None
+            self.w = torch.cat([lin.weight.detach().float() for lin in linears]).contiguous()
+
+    @property
+    def int8(self) -> bool:
+        return self.q is not None
+
+    def __call__(self, x: Tensor) -> Tensor:
+        if self.q is not None:
+            return torch._weight_int8pack_mm(x.to(torch.bfloat16), self.q, self.scale).float()
+        return F.linear(x, self.w)
+
+
+class MambaLayerStep:
+    """One pre-norm residual Mamba-2 layer of a Stack: x + mixer(norm(x)), one position."""
+
+    def __init__(self, prefix: str, norm: nn.Module, mixer: Mamba2Mixer, int8: Int8Weights | None):
+        self.d, self.norm_w, self.norm_eps = norm.weight.numel(), norm.weight.detach().float(), norm.eps
+        self.in_proj = FusedLinear([f"{prefix}.in_proj.weight"], [mixer.in_proj], int8)
+        self.out_proj = FusedLinear([f"{prefix}.out_proj.weight"], [mixer.out_proj], int8)
+        self.conv_w = mixer.conv1d.weight.detach()[:, 0].float().contiguous()  # (conv_dim, d_conv)
+        self.conv_b = mixer.conv1d.bias.detach().float()
+        self.dt_bias = mixer.dt_bias.detach().float()
+        self.A = -torch.exp(mixer.A_log.detach().float())
+        self.D = mixer.D.detach().float()[:, None]  # (h, 1): broadcasts over headdim
+        self.gate_w, self.gate_eps = mixer.norm.weight.detach().float(), mixer.eps
+        self.d_inner, self.n, self.h, self.p = mixer.d_inner, mixer.d_state, mixer.nheads, mixer.headdim
+        self.sizes = [mixer.d_inner, mixer.conv_dim, mixer.nheads]
+        if mixer.ngroups != 1:
+            raise ValueError("the fused CPU step supports ngroups=1 (as the mixer does)")
+
+    def __call__(self, x: Tensor, s: MixerState) -> tuple[Tensor, MixerState]:
+        b, h, p, n = x.shape[0], self.h, self.p, self.n
+        u = F.rms_norm(x, (self.d,), self.norm_w, self.norm_eps)
+        z, xBC, dt = self.in_proj(u).split(self.sizes, dim=-1)
+        conv = torch.cat([s.conv[..., 1:], xBC[..., None].to(s.conv.dtype)], dim=-1)
+        xBC = F.silu(torch.linalg.vecdot(conv, self.conv_w) + self.conv_b)
+        xs, B, C = xBC.split([self.d_inner, n, n], dim=-1)
+        dt = F.softplus(dt + self.dt_bias)
+        xs = xs.reshape(b, h, p)
+        ssm = torch.addcmul(s.ssm * torch.exp(dt * self.A)[..., None, None], (dt[..., None] * xs)[..., None],
+                            B.reshape(b, 1, 1, n))
+        if b == 1:  # one matrix-vector product; batched (bmm) is ~10x slower here, vecdot is not
+            y = torch.mm(ssm.view(h * p, n), C.reshape(n, 1)).view(b, h, p)
+        else:
+            y = torch.linalg.vecdot(ssm, C.reshape(b, 1, 1, n))
+        y = torch.addcmul(y, xs, self.D).view(b, self.d_inner)
+        y = F.rms_norm(y * F.silu(z), (self.d_inner,), self.gate_w, self.gate_eps)
+        return x + self.out_proj(y), MixerState(conv, ssm)
+
+
+class ReferenceLayerStep:
+    """Any other layer kind (attention, SwiGLU): the reference step."""
+
+    def __init__(self, norm: nn.Module, mixer: nn.Module):
+        self.norm, self.mixer = norm, mixer
+
+    def __call__(self, x: Tensor, s):
+        y, s = self.mixer.step(self.norm(x), s)
+        return x + y, s
+
+
+class StackStep:
+    def __init__(self, prefix: str, stack: Stack, int8: Int8Weights | None):
+        self.layers = [MambaLayerStep(f"{prefix}.mixers.{i}", norm, mixer, int8) if isinstance(mixer, Mamba2Mixer)
+                       else ReferenceLayerStep(norm, mixer)
+                       for i, (norm, mixer) in enumerate(zip(stack.norms, stack.mixers))]
+        self.final_w, self.final_eps = stack.final_norm.weight.detach().float(), stack.final_norm.eps
+        self.d = self.final_w.numel()
+        self.n_stages = 0
+
+    def __call__(self, x: Tensor, state: list) -> tuple[Tensor, list, list[Tensor]]:
+        new = []
+        for layer, s in zip(self.layers, state):
+            x, s = layer(x, s)
+            new.append(s)
+        return F.rms_norm(x, (self.d,), self.final_w, self.final_eps), new, []
+
+
+class StageStep:
+    """Stage.step: encoder -> route (the first position always a boundary) -> inner network for the
+    streams where a boundary fires -> EMA of its output -> decoder over residual + smoothed value."""
+
+    def __init__(self, prefix: str, stage: Stage, int8: Int8Weights | None):
+        self.encoder = StackStep(f"{prefix}.encoder", stage.encoder, int8)
+        self.decoder = StackStep(f"{prefix}.decoder", stage.decoder, int8)
+        self.inner = (StageStep(f"{prefix}.inner", stage.inner, int8) if isinstance(stage.inner, Stage)
+                      else StackStep(f"{prefix}.inner", stage.inner, int8))
+        r = stage.router
+        names = [f"{prefix}.router.q_proj.weight", f"{prefix}.router.k_proj.weight", f"{prefix}.residual.weight",
+                 f"{prefix}.down.weight"]
+        self.from_h = FusedLinear(names, [r.q_proj, r.k_proj, stage.residual, stage.down], int8)
+        self.up = FusedLinear([f"{prefix}.up.weight"], [stage.up], int8)
+        self.n_stages = 1 + self.inner.n_stages
+
+    def __call__(self, x: Tensor, st: StageState) -> tuple[Tensor, StageState, list[Tensor]]:
+        h, enc, _ = self.encoder(x, st.encoder)
+        q, k, res, down = self.from_h(h).split(self.from_h.sizes, dim=-1)
+        cos = F.cosine_similarity(q, st.k_prev, dim=-1)
+        p = torch.where(st.has_prev, ((1 - cos) / 2).clamp(0.0, 1.0), 1.0)
+        b = p >= 0.5
+        inner_state, zbar = st.inner, st.zbar
+        inner_fired = [torch.zeros_like(b)] * self.inner.n_stages
+        if bool(b.any()):  # a host sync per byte: free on a CPU, and most bytes skip the inner network
+            z, stepped, inner_fired = self.inner(down, st.inner)
+            inner_state = stepped if bool(b.all()) else tree_select(b, stepped, st.inner)
+            w = p.clamp(P_EPS, 1 - P_EPS)[:, None]
+            zbar = torch.where(b[:, None], w * self.up(z) + (1 - w) * st.zbar, st.zbar)
+        y, dec, _ = self.decoder(res + zbar, st.decoder)
+        fired = [b] + [b & f for f in inner_fired]
+        return y, StageState(enc, k, torch.ones_like(st.has_prev), inner_state, zbar, dec), fired
+
+
+class FastStep:
+    """`HNetLM.step` (static=False) on a CPU: ids (b,) -> logits (b, 256) fp32, new state, boundary flags.
+    Built from the model's weights when it is made; rebuild it after changing them."""
+
+    def __init__(self, model, int8: Int8Weights | None = None):
+        if int8:
+            ok, why = int8_matmul_available()
+            if not ok:
+                log.warning("CPU decoding: int8 weights dequantised to fp32 (%s)", why)
+                int8 = None
+        self.embed = model.embed.weight.detach()
+        bb = model.backbone
+        self.backbone = StageStep("backbone", bb, int8) if isinstance(bb, Stage) else StackStep("backbone", bb, int8)
+        # the logits keep fp32 weights and activations: bf16 would round them by up to ~0.05 nats
+        self.lm_head = FusedLinear(["lm_head.weight"], [model.lm_head], None)
+        self.int8 = bool(int8)
+
+    def describe(self) -> str:
+        return ("fused step, int8 weights x bf16 activations (torch._weight_int8pack_mm)" if self.int8
+                else "fused step, fp32 weights")
+
+    def __call__(self, ids: Tensor, state) -> tuple[Tensor, object, list[Tensor]]:
+        x = F.embedding(ids, self.embed)
+        y, inner, fired = self.backbone(x, state.backbone)
+        return self.lm_head(y), LMState(inner, state.position + 1), fired

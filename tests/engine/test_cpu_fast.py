@@ -1,0 +1,150 @@
+"""The fused CPU decoding step (engine/fast_cpu.py) against the reference `HNetLM.step`, which stays the
+definition: from the same state, the same logits, states and boundary flags, within explicit tolerances.
+
+fp32 weights (a float checkpoint): the same arithmetic in other ops, so fp32 rounding only.
+int8 weights (a quantised file, as the bundled model): the reference multiplies the dequantised fp32
+weights, the fast step the int8 weights by bf16-rounded activations (8-bit mantissa, ~0.4 % per matmul),
+so logits move by a few hundredths of a nat and a boundary decision can flip where the router's
+probability is within rounding of 0.5."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.bytes import CONTROL_BYTES, Utf8State, allowed_mask
+from engine.config import preset
+from engine.fast_cpu import FastStep
+from engine.model import HNetLM
+from engine.resources import bundled_model_dir
+from engine.state import tree_leaves, tree_map
+
+LAYOUTS = ["tiny", "tiny-2stage", "tiny-iso", "tiny-transformer"]
+FP32 = dict(rtol=1e-4, atol=1e-4)
+INT8_LOGITS = 0.15  # max |Δ logit| from the same state (measured: 0.08 max, 0.03 median on the bundled model)
+INT8_TV = 0.03  # max total-variation distance of the next-byte distributions (measured: 0.014 max)
+INT8_STATE = 0.03  # max |Δ| of a state tensor relative to its largest entry
+TEXT = Path(__file__).read_bytes()
+
+
+def model(name, seed=0):
+    torch.manual_seed(seed)
+    return HNetLM(preset(name)).eval()
+
+
+def streams(b: int, length: int) -> torch.Tensor:
+    """(length, b) real text bytes, each stream at another offset so boundaries fire at different bytes."""
+    return torch.stack([torch.tensor(list(TEXT[97 * i: 97 * i + length])) for i in range(b)], dim=1)
+
+
+def walk(m: HNetLM, fast: FastStep, ids: torch.Tensor, state):
+    """Teacher-forced: at each byte, both steps from the reference's state. Yields both results."""
+    with torch.inference_mode():
+        for t in range(ids.shape[0]):
+            ref = m.step(ids[t], state, reference=True)
+            yield ref, fast(ids[t], state)
+            state = ref[1]
+
+
+def rel_state_diff(a, b) -> float:
+    worst = 0.0
+    for x, y in zip(tree_leaves(a), tree_leaves(b), strict=True):
+        assert x.shape == y.shape and x.dtype == y.dtype
+        if x.is_floating_point() and x.numel():
+            worst = max(worst, float((x - y).abs().max() / x.abs().max().clamp(min=1e-6)))
+        else:
+            assert torch.equal(x, y)
+    return worst
+
+
+@pytest.mark.parametrize("name", LAYOUTS)
+@pytest.mark.parametrize("b", [1, 3])
+def test_fp32_fast_step_equals_reference(name, b):
+    m = model(name, seed=b)
+    fast = FastStep(m)
+    assert not fast.int8
+    for (l_ref, s_ref, f_ref), (l_fast, s_fast, f_fast) in walk(m, fast, streams(b, 60), m.allocate_state(b)):
+        torch.testing.assert_close(l_fast, l_ref, **FP32)
+        assert [f.tolist() for f in f_fast] == [f.tolist() for f in f_ref]
+        assert s_fast.position == s_ref.position
+        for x, y in zip(tree_leaves(s_fast), tree_leaves(s_ref), strict=True):
+            torch.testing.assert_close(x, y, **FP32)
+
+
+@pytest.mark.parametrize("name", ["tiny", "tiny-2stage", "tiny-iso"])
+def test_int8_fast_step_stays_within_tolerance(name, tmp_path):
+    torch.manual_seed(0)
+    model(name).save(tmp_path / "q", dtype="int8")
+    m = HNetLM.load(tmp_path / "q", device="cpu", backend="torch")
+    assert m.fast_step is not None and m.fast_step.int8
+    flips = decisions = 0
+    for (l_ref, s_ref, f_ref), (l_fast, s_fast, f_fast) in walk(m, m.fast_step, streams(3, 80), m.allocate_state(3)):
+        same = f_ref[0] == f_fast[0] if f_ref else torch.ones(3, dtype=torch.bool)
+        flips += int((~same).sum())
+        decisions += same.numel()
+        if same.all():
+            assert (l_fast - l_ref).abs().max() <= INT8_LOGITS
+            assert rel_state_diff(s_ref, s_fast) <= INT8_STATE
+    assert flips <= 0.02 * decisions
+
+
+def test_bundled_model_fast_step_within_tolerance():
+    m = HNetLM.load(bundled_model_dir(), device="cpu", backend="torch")
+    assert m.fast_step is not None and m.fast_step.int8  # the bundled file is int8: the int8 path runs
+    with torch.inference_mode():
+        out = m(torch.tensor([list(TEXT[:700])]), return_state=True)
+    state = tree_map(lambda t: t.repeat_interleave(3, 0) if t.dim() else t, out.state)
+    flips = decisions = 0
+    for (l_ref, _, f_ref), (l_fast, _, f_fast) in walk(m, m.fast_step, streams(3, 150), state):
+        same = f_ref[0] == f_fast[0]
+        flips += int((~same).sum())
+        decisions += 3
+        d = (l_fast - l_ref)[same].abs()
+        tv = 0.5 * (torch.softmax(l_fast, -1) - torch.softmax(l_ref, -1)).abs().sum(-1)[same]
+        assert d.numel() == 0 or (d.max() <= INT8_LOGITS and tv.max() <= INT8_TV)
+    assert flips <= 0.02 * decisions
+
+
+def test_step_dispatch_reference_static_and_reload(tmp_path):
+    """step() runs the fast step where built, the reference when asked for (or static, for CUDA graphs);
+    set_fast_step(False) turns it off, and the choice is said."""
+    torch.manual_seed(0)
+    model("tiny").save(tmp_path / "q", dtype="int8")
+    m = HNetLM.load(tmp_path / "q", device="cpu", backend="torch")
+    assert "int8" in m.set_fast_step(True)
+    ids = torch.tensor([65, 66, 67])
+    s = m.allocate_state(3)
+    with torch.inference_mode():
+        fast, ref, static = m.step(ids, s)[0], m.step(ids, s, reference=True)[0], m.step(ids, s, static=True)[0]
+    assert not torch.equal(fast, ref)  # bf16 activations: a different (close) result, so the fast step ran
+    torch.testing.assert_close(static, ref, **FP32)
+    assert m.set_fast_step(False) == "reference step" and m.fast_step is None
+    with torch.inference_mode():
+        assert torch.equal(m.step(ids, s)[0], ref)
+
+
+def test_mask_table_equals_the_utf8_rules():
+    """allowed_mask: every reachable UTF-8 state, with and without stop bytes, as Utf8State defines it."""
+    seen, frontier = {}, [Utf8State()]
+    while frontier:
+        u = frontier.pop()
+        key = (u.need, u.lo, u.hi)
+        if key in seen:
+            continue
+        seen[key] = u
+        for b in range(256):
+            v = Utf8State()
+            v.need, v.lo, v.hi = u.need, u.lo, u.hi
+            try:
+                v.push(b)
+            except ValueError:
+                continue
+            frontier.append(v)
+    assert len(seen) >= 5
+    for u in seen.values():
+        for stops in [(), (0xF6,), (0xF6, 0xF7)]:
+            row = allowed_mask(u, stops)
+            for byte in range(256):
+                ok = any(lo <= byte <= hi for lo, hi in u.allowed_range()) and byte not in CONTROL_BYTES
+                ok = ok or (u.complete() and byte in stops)
+                assert bool(row[byte]) == ok, (u.need, u.lo, u.hi, stops, byte)
