@@ -238,35 +238,72 @@ def format_table(report: dict) -> str:
 
 
 def run_model_bench(model_dir: str, device: str | None = None, backend: str = "auto", context: int = 4096,
-                    new_bytes: int = 300) -> dict:
+                    new_bytes: int = 300, baseline: str = "reference", repeats: int = 3) -> dict:
     """How fast a trained model writes, end to end through the Engine (sampling and UTF-8 masking
-    included): prefill of a `context`-byte document, then decoding for 1 and 3 candidates. EngineUnavailable
-    when the model cannot load."""
+    included): prefill of a `context`-byte document, then decoding for 1 and 3 candidates. Each figure is
+    the median of `repeats` runs; with baseline="reference" the reference step (HNetLM.step, what the
+    fused CPU step replaces) is timed in the same run, interleaved with it, so a busy machine slows both
+    alike. EngineUnavailable when the model cannot load."""
+    import statistics
+
     engine = load_engine(model_dir, backend=backend, device=device)
+    model = engine.model
     text = (_sample_text() * (context // max(1, len(_sample_text())) + 1)).decode("utf-8", "ignore")
     prompt = build_prompt(Task(Action.CONTINUE, "paragraph", text[:context], "")).data
-    prefill_s = []
-    for _ in range(2):  # a fresh cache each time: the first call also warms up the allocator
-        engine.sampler.cache.clear()
-        t = time.perf_counter()
-        engine.sampler.prefill(prompt)
-        prefill_s.append(time.perf_counter() - t)
-    report = {"model": engine.info().summary(), "threads": torch.get_num_threads(),
-              "prefill_bytes_per_s": len(prompt) / min(prefill_s), "decode": []}
-    for n in (1, 3):
-        req = GenerationRequest(prompt, stop=[], n=n, max_bytes=new_bytes, seed=0)
-        t = time.perf_counter()
-        cands = engine.generate(req)  # the prefix is cached now: this times decoding
-        sec = time.perf_counter() - t
-        written = sum(c.nbytes for c in cands)
-        report["decode"].append({"candidates": n, "bytes_per_s": written / sec, "per_candidate": written / n / sec})
+    paths = {"fast": model.fast_step is not None}
+    if baseline == "reference":
+        paths["reference"] = False
+    elif baseline != "none":
+        raise ValueError(f"unknown baseline {baseline!r} (reference, none)")
+    runs: dict = {name: {"prefill": [], 1: [], 3: []} for name in paths}
+    for rep in range(repeats + 1):  # the first round warms up the allocator and the caches; not counted
+        for name, fast in paths.items():
+            model.set_fast_step(fast)
+            engine.sampler.cache.clear()
+            t = time.perf_counter()
+            engine.sampler.prefill(prompt)
+            if rep:
+                runs[name]["prefill"].append(len(prompt) / (time.perf_counter() - t))
+            for n in (1, 3):
+                req = GenerationRequest(prompt, stop=[], n=n, max_bytes=new_bytes, seed=rep)
+                t = time.perf_counter()
+                cands = engine.generate(req)  # the prefix is cached now: this times decoding
+                if rep:
+                    runs[name][n].append(sum(c.nbytes for c in cands) / (time.perf_counter() - t))
+    report = {"model": engine.info().summary(), "threads": torch.get_num_threads(), "repeats": repeats,
+              "step": _describe_steps(model, paths), "paths": {}}
+    for name in paths:
+        med = {k: statistics.median(v) for k, v in runs[name].items()}
+        report["paths"][name] = {
+            "prefill_bytes_per_s": med["prefill"],
+            "decode": [{"candidates": n, "bytes_per_s": med[n], "per_candidate": med[n] / n} for n in (1, 3)]}
+    first = report["paths"]["fast"]
+    report["prefill_bytes_per_s"], report["decode"] = first["prefill_bytes_per_s"], first["decode"]  # as before
     return report
 
 
-def format_model_report(r: dict) -> str:
-    lines = [f"{r['model']} · {r['threads']} threads", f"prefill {r['prefill_bytes_per_s']:,.0f} B/s"]
-    for d in r["decode"]:
-        lines.append(f"decode, {d['candidates']} candidate(s): {d['bytes_per_s']:,.0f} B/s "
-                     f"({d['per_candidate']:,.0f} B/s each)")
-    return "\n".join(lines)
+def _describe_steps(model: HNetLM, paths: dict) -> dict:
+    out = {}
+    for name, fast in paths.items():
+        out[name] = model.set_fast_step(fast)
+    model.set_fast_step(paths["fast"])
+    return out
 
+
+def format_model_report(r: dict) -> str:
+    lines = [f"{r['model']} · {r['threads']} threads · medians of {r.get('repeats', 1)} runs"]
+    paths = r.get("paths") or {"fast": r}
+    for name, p in paths.items():
+        step = r.get("step", {}).get(name, "")
+        lines.append(f"{name} ({step}):" if step else f"{name}:")
+        lines.append(f"  prefill {p['prefill_bytes_per_s']:,.0f} B/s")
+        for d in p["decode"]:
+            lines.append(f"  decode, {d['candidates']} candidate(s): {d['bytes_per_s']:,.0f} B/s "
+                         f"({d['per_candidate']:,.0f} B/s each)")
+    if "reference" in paths and "fast" in paths:
+        f, b = paths["fast"], paths["reference"]
+        ratios = [f"prefill {f['prefill_bytes_per_s'] / b['prefill_bytes_per_s']:.2f}x"]
+        ratios += [f"{x['candidates']} cand. {x['bytes_per_s'] / y['bytes_per_s']:.2f}x"
+                   for x, y in zip(f["decode"], b["decode"])]
+        lines.append("fast / reference: " + " · ".join(ratios))
+    return "\n".join(lines)

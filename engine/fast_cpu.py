@@ -10,6 +10,9 @@ batch of 1-3 streams: it is bound by memory and by per-op overhead, not by arith
   `addcmul`, the readout as one matrix-vector product), with its constants (A = -exp(A_log), conv taps) precomputed;
 - an H-Net stage reads its encoder output once for router q and k, the residual and the down projection
   (one matmul over the concatenated weights).
+Prefill (the parallel forward over a segment) is bound by matmul arithmetic instead: `PrefillLinear`
+multiplies the int8 weights, exact in bf16 (|q| <= 127), by bf16 activations through oneDNN (AVX512-BF16
+where the CPU has it) and applies the per-row scales in fp32 afterwards.
 States have the reference's layout (StageState / MixerState), so prefill states, the prefix cache and
 `tree_map` / `tree_select` work unchanged. tests/engine/test_cpu_fast.py holds it to the reference.
 """
@@ -17,6 +20,8 @@ States have the reference's layout (StageState / MixerState), so prefill states,
 from __future__ import annotations
 
 import logging
+import threading
+from contextlib import contextmanager
 
 import torch
 import torch.nn as nn
@@ -30,6 +35,11 @@ from engine.ssm import Mamba2Mixer, MixerState
 from engine.state import tree_select
 
 log = logging.getLogger("scriba.engine")
+
+# Intra-op threads for a decode step. Its ops are small (a batch of 1-3 rows), so splitting them over
+# cores gains little, and each op ends at a barrier: on a 2-core machine where another process holds a
+# core, two threads made decoding ~10x slower (measured: 3 vs 30 B/s on this busy machine).
+DECODE_THREADS = 1
 
 Int8Weights = dict[str, tuple[Tensor, Tensor]]  # parameter name -> (int8 (out, in), fp16 scale (out, 1))
 
@@ -68,6 +78,58 @@ class FusedLinear:
         if self.q is not None:
             return torch._weight_int8pack_mm(x.to(torch.bfloat16), self.q, self.scale).float()
         return F.linear(x, self.w)
+
+
+_prefill = threading.local()
+
+
+@contextmanager
+def fast_prefill():
+    """PrefillLinears take their bf16 path inside this block (the sampler's prefill); scoring and
+    inspection outside it keep the reference fp32 matmuls, so bits per byte are the reference's."""
+    before = getattr(_prefill, "on", False)
+    _prefill.on = True
+    try:
+        yield
+    finally:
+        _prefill.on = before
+
+
+class PrefillLinear(nn.Linear):
+    """An nn.Linear of an inference model loaded from int8 weights: on a long input inside fast_prefill()
+    (a prefill segment, no autograd) x q^T in bf16 then * scale in fp32; anything else (training, one
+    position) as nn.Linear.
+    `enable` turns an nn.Linear into one in place (its parameters and state_dict keys stay as they are)."""
+
+    MIN_ROWS = 16  # below this a matmul reads more weight than it computes with: the fp32 path is as fast
+
+    @classmethod
+    def enable(cls, lin: nn.Linear, q: Tensor, scale: Tensor) -> "PrefillLinear":
+        lin.__class__ = cls
+        lin.q_bf16, lin.scale, lin.fast = q.to(torch.bfloat16), scale.float().reshape(-1), True
+        return lin
+
+    def forward(self, x: Tensor) -> Tensor:
+        if (self.fast and getattr(_prefill, "on", False) and x.dim() == 3 and x.shape[1] >= self.MIN_ROWS
+                and x.device.type == "cpu" and not torch.is_grad_enabled()):
+            y = F.linear(x.to(torch.bfloat16), self.q_bf16).float() * self.scale
+            return y if self.bias is None else y + self.bias
+        return super().forward(x)
+
+
+def enable_prefill_linears(model: nn.Module, int8: Int8Weights, enabled: bool = True) -> int:
+    """Every linear layer whose weight the file held as int8 (the lm_head excepted, for fp32 logits)
+    becomes (or stops being used as) a PrefillLinear. Returns how many."""
+    count = 0
+    for name, mod in model.named_modules():
+        pair = int8.get(f"{name}.weight")
+        if pair is None or not isinstance(mod, nn.Linear) or name == "lm_head":
+            continue
+        if not isinstance(mod, PrefillLinear):
+            PrefillLinear.enable(mod, *pair)
+        mod.fast = enabled
+        count += 1
+    return count
 
 
 class MambaLayerStep:
@@ -186,12 +248,25 @@ class FastStep:
         # the logits keep fp32 weights and activations: bf16 would round them by up to ~0.05 nats
         self.lm_head = FusedLinear(["lm_head.weight"], [model.lm_head], None)
         self.int8 = bool(int8)
+        self.model, self.int8_weights = model, int8 or {}
+
+    def set_prefill(self, enabled: bool) -> int:
+        """bf16 prefill matmuls on the int8 weights (PrefillLinear), or the reference fp32 ones."""
+        return enable_prefill_linears(self.model, self.int8_weights, enabled)
 
     def describe(self) -> str:
-        return ("fused step, int8 weights x bf16 activations (torch._weight_int8pack_mm)" if self.int8
-                else "fused step, fp32 weights")
+        return ("fused step, int8 weights x bf16 activations (torch._weight_int8pack_mm); prefill matmuls "
+                f"int8 weights x bf16 activations; {DECODE_THREADS} decode thread" if self.int8
+                else f"fused step, fp32 weights; {DECODE_THREADS} decode thread")
 
     def __call__(self, ids: Tensor, state) -> tuple[Tensor, object, list[Tensor]]:
-        x = F.embedding(ids, self.embed)
-        y, inner, fired = self.backbone(x, state.backbone)
-        return self.lm_head(y), LMState(inner, state.position + 1), fired
+        threads = torch.get_num_threads()
+        if threads != DECODE_THREADS:
+            torch.set_num_threads(DECODE_THREADS)  # < 1 µs; the prefill keeps torch's default
+        try:
+            x = F.embedding(ids, self.embed)
+            y, inner, fired = self.backbone(x, state.backbone)
+            return self.lm_head(y), LMState(inner, state.position + 1), fired
+        finally:
+            if threads != DECODE_THREADS:
+                torch.set_num_threads(threads)

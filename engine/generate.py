@@ -87,7 +87,8 @@ class Sampler:
             if cut <= start:
                 continue
             ids = torch.tensor(list(prompt[start:cut]), dtype=torch.long, device=self.device)[None]
-            out = self.model(ids, state=state, return_state=True)
+            with self.model.fast_prefill():
+                out = self.model(ids, state=state, return_state=True)
             logits, state = out.logits[:, -1], out.state
             self.cache.put(prompt[:cut], logits, state)
             start = cut

@@ -75,6 +75,7 @@ class HNetLM(nn.Module):
         self.lm_head = nn.Linear(d, config.vocab_size, bias=False)
         self.backend = "torch"
         self.fast_step = None  # engine.fast_cpu.FastStep once set_fast_step() built one (CPU inference)
+        self._fast_built = None
         self._int8: dict = {}  # the int8 matrices of the file this model was loaded from (engine/quant.py)
         self._init_weights()
 
@@ -145,18 +146,30 @@ class HNetLM(nn.Module):
     def allocate_state(self, batch: int, device=None) -> LMState:
         return LMState(self.backbone.allocate_state(batch, device or self.embed.weight.device), 0)
 
-    def set_fast_step(self, enabled: bool = True) -> str:
+    def set_fast_step(self, enabled: bool = True, rebuild: bool = False) -> str:
         """Decode with the fused CPU step (engine/fast_cpu.py, the int8 weights of the file where it had
-        them) instead of the reference. Built from the current weights: call again after changing them.
+        them) instead of the reference, and prefill with bf16 matmuls on those int8 weights (inside
+        `fast_prefill()`). Built from the weights the first time: rebuild=True after changing them.
         Returns which step runs (logged)."""
+        if self._fast_built is not None:
+            self._fast_built.set_prefill(False)
         self.fast_step = None
         if enabled and self.embed.weight.device.type == "cpu":
-            from engine.fast_cpu import FastStep
+            if rebuild or self._fast_built is None:
+                from engine.fast_cpu import FastStep
 
-            self.fast_step = FastStep(self, self._int8)
+                self._fast_built = FastStep(self, self._int8)
+            self.fast_step = self._fast_built
+            self.fast_step.set_prefill(True)
         how = self.fast_step.describe() if self.fast_step is not None else "reference step"
         log.info("decoding on %s: %s", self.embed.weight.device, how)
         return how
+
+    def fast_prefill(self):
+        """Context for a prefill pass: the bf16 prefill matmuls run inside it where set_fast_step built them."""
+        from engine.fast_cpu import fast_prefill
+
+        return fast_prefill()
 
     @torch.no_grad()
     def step(self, ids: Tensor, state: LMState, static: bool = False,

@@ -26,6 +26,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--cuda-graph", action="store_true", default=None)
     p.add_argument("--model", help="instead: the writing speed of this model directory (e.g. assets/model): "
                    "prefill bytes/s and decode bytes/s for 1 and 3 candidates, as the editor uses it")
+    p.add_argument("--baseline", default="reference", choices=["reference", "none"],
+                   help="with --model: also time the reference decoding step in the same run (default)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -35,7 +37,7 @@ def run(args) -> int:
 
     if args.model:
         try:
-            report = bench.run_model_bench(args.model, args.device, args.backend)
+            report = bench.run_model_bench(args.model, args.device, args.backend, baseline=args.baseline)
         except EngineUnavailable as exc:
             return refuse(exc, NAME)
         print(json.dumps(report, indent=2) if args.json else bench.format_model_report(report))

@@ -148,3 +148,27 @@ def test_mask_table_equals_the_utf8_rules():
                 ok = any(lo <= byte <= hi for lo, hi in u.allowed_range()) and byte not in CONTROL_BYTES
                 ok = ok or (u.complete() and byte in stops)
                 assert bool(row[byte]) == ok, (u.need, u.lo, u.hi, stops, byte)
+
+
+def test_prefill_bf16_matmuls_within_tolerance_and_scoring_unchanged():
+    """Sampler.prefill runs the int8 weights x bf16 activations (PrefillLinear inside fast_prefill());
+    a forward outside it (scoring, inspection, training) is the reference, bit for bit."""
+    from engine.fast_cpu import PrefillLinear
+    from engine.generate import Sampler
+
+    m = HNetLM.load(bundled_model_dir(), device="cpu", backend="torch")
+    assert isinstance(m.backbone.encoder.mixers[0].in_proj, PrefillLinear)
+    prompt = TEXT[:1500]
+    sampler = Sampler(m)
+    logits_fast, state_fast = sampler.prefill(prompt)
+    m.set_fast_step(False)
+    sampler.cache.clear()
+    logits_ref, state_ref = sampler.prefill(prompt)
+    tv = 0.5 * (torch.softmax(logits_fast, -1) - torch.softmax(logits_ref, -1)).abs().sum()
+    assert (logits_fast - logits_ref).abs().max() <= INT8_LOGITS and tv <= INT8_TV
+    assert rel_state_diff(state_ref, state_fast) <= 0.1  # after 1,500 bytes of bf16-rounded matmuls
+    ids = torch.tensor([list(prompt)])
+    with torch.inference_mode():
+        ref = m(ids).logits
+        m.set_fast_step(True)
+        assert torch.equal(m(ids).logits, ref)
