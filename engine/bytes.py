@@ -106,23 +106,24 @@ class Utf8State:
             raise ValueError(f"byte {b:#x} cannot start a UTF-8 sequence")
 
 
-def allowed_mask(state: Utf8State, stop_bytes: tuple[int, ...] = ()):
-    """(256,) bool tensor: the bytes that may come next after `state` (Utf8State.allowed_range, no control
-    byte), plus `stop_bytes` between characters. One table row per UTF-8 state, built once: the sampler
-    needs one per stream per byte."""
+
+def allowed_mask(state: Utf8State, stop_bytes: tuple[int, ...] = ()) -> bytes:
+    """256 bytes, 1 where that byte may come next after `state` (Utf8State.allowed_range, no control
+    byte, plus `stop_bytes` between characters), else 0: one row of a table built once per UTF-8 state,
+    since the sampler needs one per stream per byte (`torch.frombuffer` turns rows into a bool mask)."""
     return _mask_row(state.need, state.lo, state.hi, tuple(stop_bytes))
 
 
 @lru_cache(maxsize=256)
-def _mask_row(need: int, lo: int, hi: int, stop_bytes: tuple[int, ...]):
-    import torch  # only when sampling: this module stays torch-free to import
-
+def _mask_row(need: int, lo: int, hi: int, stop_bytes: tuple[int, ...]) -> bytes:
     u = Utf8State()
     u.need, u.lo, u.hi = need, lo, hi
-    row = torch.zeros(256, dtype=torch.bool)
+    row = bytearray(256)
     for a, b in u.allowed_range():
-        row[a:b + 1] = True
-    row[sorted(CONTROL_BYTES)] = False
+        row[a:b + 1] = b"\x01" * (b + 1 - a)
+    for c in CONTROL_BYTES:
+        row[c] = 0
     if u.complete():
-        row[list(stop_bytes)] = True
-    return row
+        for c in stop_bytes:
+            row[c] = 1
+    return bytes(row)

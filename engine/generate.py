@@ -98,7 +98,8 @@ class Sampler:
     @staticmethod
     def _mask(streams: list[Utf8State], allow_stop: list[int], device) -> Tensor:
         """(n, 256) bool: True where a byte may come next for that stream."""
-        return torch.stack([allowed_mask(u, tuple(allow_stop)) for u in streams]).to(device)
+        rows = bytearray().join(allowed_mask(u, tuple(allow_stop)) for u in streams)
+        return torch.frombuffer(rows, dtype=torch.bool).view(len(streams), 256).to(device)
 
     @staticmethod
     def _sample(logits: Tensor, temperature: float, top_p: float, gen: torch.Generator) -> Tensor:

@@ -141,13 +141,19 @@ def test_mask_table_equals_the_utf8_rules():
                 continue
             frontier.append(v)
     assert len(seen) >= 5
+    from engine.generate import Sampler
+
+    states = list(seen.values())
+    mask = Sampler._mask(states, [0xF6], "cpu")
+    assert mask.shape == (len(states), 256) and mask.dtype == torch.bool
+    assert mask.tolist() == [[bool(x) for x in allowed_mask(u, (0xF6,))] for u in states]
     for u in seen.values():
         for stops in [(), (0xF6,), (0xF6, 0xF7)]:
             row = allowed_mask(u, stops)
             for byte in range(256):
                 ok = any(lo <= byte <= hi for lo, hi in u.allowed_range()) and byte not in CONTROL_BYTES
                 ok = ok or (u.complete() and byte in stops)
-                assert bool(row[byte]) == ok, (u.need, u.lo, u.hi, stops, byte)
+                assert row[byte] == ok, (u.need, u.lo, u.hi, stops, byte)
 
 
 def test_prefill_bf16_matmuls_within_tolerance_and_scoring_unchanged():
