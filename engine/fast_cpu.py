@@ -8,6 +8,8 @@ batch of 1-3 streams: it is bound by memory and by per-op overhead, not by arith
   per step); the lm_head stays fp32 so the logits keep fp32 precision;
 - each Mamba-2 layer step is ~20 ops (native `rms_norm`, the conv as one `vecdot`, the state update as one
   `addcmul`, the readout as one matrix-vector product), with its constants (A = -exp(A_log), conv taps) precomputed;
+- the main network steps only the streams where a boundary fired by zeroing the others' dt (their
+  state stays bit-identical), instead of stepping all and selecting states back (3 more passes over them);
 - an H-Net stage reads its encoder output once for router q and k, the residual and the down projection
   (one matmul over the concatenated weights).
 Prefill (the parallel forward over a segment) is bound by matmul arithmetic instead: `PrefillLinear`
@@ -150,7 +152,9 @@ class MambaLayerStep:
         if mixer.ngroups != 1:
             raise ValueError("the fused CPU step supports ngroups=1 (as the mixer does)")
 
-    def __call__(self, x: Tensor, s: MixerState) -> tuple[Tensor, MixerState]:
+    def __call__(self, x: Tensor, s: MixerState, keep: Tensor | None = None) -> tuple[Tensor, MixerState]:
+        """keep (b,) bool or None: rows where it is False leave their state exactly as it was (dt = 0:
+        decay exp(0) = 1, input 0), which costs less than stepping them and selecting the old state back."""
         b, h, p, n = x.shape[0], self.h, self.p, self.n
         u = F.rms_norm(x, (self.d,), self.norm_w, self.norm_eps)
         z, xBC, dt = self.in_proj(u).split(self.sizes, dim=-1)
@@ -158,9 +162,12 @@ class MambaLayerStep:
         xBC = F.silu(torch.linalg.vecdot(conv, self.conv_w) + self.conv_b)
         xs, B, C = xBC.split([self.d_inner, n, n], dim=-1)
         dt = F.softplus(dt + self.dt_bias)
+        if keep is not None:
+            dt = dt * keep[:, None]
+            conv = torch.where(keep[:, None, None], conv, s.conv)
         xs = xs.reshape(b, h, p)
-        ssm = torch.addcmul(s.ssm * torch.exp(dt * self.A)[..., None, None], (dt[..., None] * xs)[..., None],
-                            B.reshape(b, 1, 1, n))
+        ssm = s.ssm * torch.exp(dt * self.A)[..., None, None]
+        ssm.addcmul_((dt[..., None] * xs)[..., None], B.reshape(b, 1, 1, n))  # in place: a fresh tensor
         if b == 1:  # one matrix-vector product; batched (bmm) is ~10x slower here, vecdot is not
             y = torch.mm(ssm.view(h * p, n), C.reshape(n, 1)).view(b, h, p)
         else:
@@ -175,6 +182,7 @@ class ReferenceLayerStep:
 
     def __init__(self, norm: nn.Module, mixer: nn.Module):
         self.norm, self.mixer = norm, mixer
+        self.state_free = mixer.allocate_state(1) is None  # SwiGLU: nothing to keep
 
     def __call__(self, x: Tensor, s):
         y, s = self.mixer.step(self.norm(x), s)
@@ -190,10 +198,15 @@ class StackStep:
         self.d = self.final_w.numel()
         self.n_stages = 0
 
-    def __call__(self, x: Tensor, state: list) -> tuple[Tensor, list, list[Tensor]]:
+    @property
+    def maskable(self) -> bool:
+        """Whether every layer can leave chosen rows' state untouched (Mamba-2 and stateless layers)."""
+        return all(isinstance(layer, MambaLayerStep) or layer.state_free for layer in self.layers)
+
+    def __call__(self, x: Tensor, state: list, keep: Tensor | None = None) -> tuple[Tensor, list, list[Tensor]]:
         new = []
         for layer, s in zip(self.layers, state):
-            x, s = layer(x, s)
+            x, s = layer(x, s, keep) if isinstance(layer, MambaLayerStep) else layer(x, s)
             new.append(s)
         return F.rms_norm(x, (self.d,), self.final_w, self.final_eps), new, []
 
@@ -223,8 +236,13 @@ class StageStep:
         inner_state, zbar = st.inner, st.zbar
         inner_fired = [torch.zeros_like(b)] * self.inner.n_stages
         if bool(b.any()):  # a host sync per byte: free on a CPU, and most bytes skip the inner network
-            z, stepped, inner_fired = self.inner(down, st.inner)
-            inner_state = stepped if bool(b.all()) else tree_select(b, stepped, st.inner)
+            if bool(b.all()):
+                z, inner_state, inner_fired = self.inner(down, st.inner)
+            elif isinstance(self.inner, StackStep) and self.inner.maskable:
+                z, inner_state, inner_fired = self.inner(down, st.inner, keep=b)
+            else:
+                z, stepped, inner_fired = self.inner(down, st.inner)
+                inner_state = tree_select(b, stepped, st.inner)
             w = p.clamp(P_EPS, 1 - P_EPS)[:, None]
             zbar = torch.where(b[:, None], w * self.up(z) + (1 - w) * st.zbar, st.zbar)
         y, dec, _ = self.decoder(res + zbar, st.decoder)
