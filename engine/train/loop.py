@@ -146,7 +146,8 @@ class Trainer:
         if history and dist.main:
             log.warning("history: %d accepted revisions", len(history))
         t0 = time.time()
-        train_docs, val_docs = load_documents(run.data.paths, run.data.val_fraction, self.cfg.doc_limit)
+        train_docs, val_docs = load_documents(run.data.paths, run.data.val_fraction, self.cfg.doc_limit,
+                                               run.data.augment)
         if not train_docs and val_docs:
             log.warning("all %d documents fell in the validation split; training on them too", len(val_docs))
             train_docs = val_docs
