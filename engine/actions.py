@@ -14,15 +14,19 @@ The spans (DESIGN.md, "Writing actions as bytes"):
   continue   new text right after the node: after a sentence it goes on in the same paragraph; after a
              paragraph, heading or block it is a new paragraph (no node: after the document)
   outline    heading lines only, from a premise (the instruction) and the headings there are already
-The old text goes into the prompt only with an instruction (a rewrite "as asked"); without one, the
-span is simply filled in again from its context, exactly as in training. No torch here.
+The old text goes into the prompt only with a free-text instruction (a rewrite "as asked", trained only on
+the writer's accepted revisions); without one, the span is simply filled in again from its context, exactly
+as in training. An instruction made of the trained forms (engine.instructions: words to include, a length,
+opening words, list or prose) goes in canonically and without the old text, as training writes it. No torch.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
+from engine import instructions
 from engine.document import Document
 from engine.tasks import PREFIX_BUDGET, SUFFIX_BUDGET, Action, Task, align, fit
 
@@ -159,11 +163,80 @@ def document_title(doc: Document) -> str:
     return ""
 
 
+# ---------------------------------------------------------------------------------------- house style
+# A candidate comes out in the corpus's normal form (one line per paragraph, "- " bullets, "\n"); the apply
+# rules put it in the document's own: a hard-wrapped paragraph stays wrapped at its width, CRLF line ends and
+# the bullet character the document uses are kept, so an accepted candidate does not stand out.
+_BULLET_LINE = re.compile(r"^(\s*)([-*+])([ \t])", re.M)
+
+
+def line_end(md: str) -> str:
+    """The document's line end: CRLF when most of its lines end so."""
+    return "\r\n" if md.count("\r\n") * 2 > md.count("\n") else "\n"
+
+
+def bullet_char(md: str) -> str | None:
+    """The bullet character the document's lists use most (None: it has no bulleted list)."""
+    found = _BULLET_LINE.findall(md)
+    if not found:
+        return None
+    return max("-*+", key=lambda c: sum(1 for _, b, _ in found if b == c))
+
+
+def wrap_width(paragraph: str) -> int:
+    """The column a hard-wrapped paragraph is wrapped at (its longest line but the last), 0 if one line."""
+    lines = paragraph.replace("\r", "").split("\n")
+    return max(len(ln) for ln in lines[:-1]) if len(lines) > 1 else 0
+
+
+def wrap(text: str, width: int, eol: str = "\n", first_col: int = 0) -> str:
+    """One paragraph's text greedily wrapped at `width` columns (the first line starting at `first_col`)."""
+    words, lines, cur, col = text.split(), [], "", first_col
+    for w in words:
+        if cur and col + 1 + len(w) > width and not _OPENS_BLOCK.match(w):
+            lines.append(cur)
+            cur, col = w, len(w)
+        else:
+            cur, col = (cur + " " + w, col + 1 + len(w)) if cur else (w, col + len(w))
+    lines.append(cur)
+    return eol.join(lines)
+
+
+_OPENS_BLOCK = re.compile(r"^(?:[-+*>#|=<`~_]|\d{1,9}[.)](?:\s|$))")
+
+
+def house_style(md: str, text: str) -> str:
+    """Block text (a section body, an outline, a continuation) in the document's bullets and line ends."""
+    bullet = bullet_char(md)
+    if bullet and bullet != "-":
+        text = _BULLET_LINE.sub(lambda m: m.group(1) + bullet + m.group(3), text)
+    eol = line_end(md)
+    return text.replace("\r\n", "\n").replace("\n", eol) if eol != "\n" else text
+
+
 # ---------------------------------------------------------------------------------------- apply rules
 def _apply_rewrite(doc: Document, node_id: str | None, text: str) -> None:
-    if str(doc.node(node_id).kind) == "heading":
+    node = doc.node(node_id)
+    kind = str(node.kind)
+    if kind == "heading":
         return _apply_summarise(doc, node_id, text)
-    doc.set_text(node_id, text)
+    para = node if kind == "paragraph" else node.parent
+    md = doc.to_markdown()
+    ps, pe = aligned(doc, md, para.id)
+    old = md[ps:pe]
+    width = wrap_width(old)
+    if not width:
+        doc.set_text(node_id, text)
+        return
+    eol = "\r\n" if "\r\n" in old else "\n"
+    if kind == "paragraph":
+        doc.set_text(para.id, wrap(text, width, eol))
+        return
+    # a sentence: the lines before its own stay; from its line on the paragraph is wrapped again
+    ss, se = aligned(doc, md, node_id)
+    line_start = old.rfind("\n", 0, ss - ps) + 1
+    head, rest = old[:line_start], old[line_start:ss - ps] + " ".join(text.split()) + old[se - ps:]
+    doc.set_text(para.id, head + wrap(rest, width, eol))
 
 
 def _apply_summarise(doc: Document, node_id: str | None, text: str) -> None:
@@ -175,7 +248,7 @@ def _apply_summarise(doc: Document, node_id: str | None, text: str) -> None:
 
 
 def _apply_expand(doc: Document, node_id: str | None, text: str) -> None:
-    doc.replace_section_body(section_heading(doc, node_id).id, text)
+    doc.replace_section_body(section_heading(doc, node_id).id, house_style(doc.to_markdown(), text))
 
 
 def _apply_continue(doc: Document, node_id: str | None, text: str) -> None:
@@ -184,7 +257,8 @@ def _apply_continue(doc: Document, node_id: str | None, text: str) -> None:
         doc.merge_markdown(_block_end(md) + text.strip() + "\n")
         return
     _, e = aligned(doc, md, node_id)
-    glued = text if str(doc.node(node_id).kind) == "sentence" else "\n\n" + text.strip()
+    eol = line_end(md)
+    glued = text if str(doc.node(node_id).kind) == "sentence" else eol * 2 + house_style(md, text.strip())
     doc.merge_markdown(md[:e] + glued + md[e:])
 
 
@@ -204,8 +278,9 @@ ACTIONS: dict[str, WritingAction] = {a.name: a for a in [
                   ("sentence", "paragraph", "heading"), "optional", example_kinds=("sentence", "paragraph"),
                   span=rewrite_span, apply=_apply_rewrite),
     WritingAction("instruct", Action.REWRITE, "i", "Rewrite with an instruction…",
-                  "rewrite the selection the way you say", ("sentence", "paragraph", "heading"), "required",
-                  prompt=("Rewrite as…", "e.g. shorter, plainer, more concrete"), example_kinds=("history",),
+                  "rewrite the selection the way you say (trained: " + instructions.HELP + ")",
+                  ("sentence", "paragraph", "heading"), "required",
+                  prompt=("Rewrite as…", "understood: " + instructions.HELP), example_kinds=("history",),
                   span=rewrite_span, apply=_apply_rewrite),
     WritingAction("summarise", Action.SUMMARISE, "s", "Summarise section into its heading",
                   "a new heading line for the section", ("heading", "paragraph", "sentence", "block"), "optional",
@@ -255,6 +330,9 @@ def make_task(doc: Document, node_id: str | None, action: str | Action, instruct
     act = Action.SUMMARISE if span.level == "heading" else entry.action  # a heading is rewritten as summarise
     md = doc.to_markdown()
     old = md[span.start:span.end] if span.start < span.end else None
+    forms = instructions.parse(instruction) if span.level in instructions.LEVEL_FORMS else None
+    if forms:  # a trained instruction: its canonical spelling and no old text, exactly as training has it
+        return fit(span_task(span, act, instructions.canonical(forms)), prefix_budget, suffix_budget)
     return fit(span_task(span, act, instruction, old), prefix_budget, suffix_budget)
 
 
