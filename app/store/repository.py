@@ -520,6 +520,11 @@ class Store:
         raise StoreError(f"revision {rid} is in the middle of change {change_id} (revisions {first}-{last}); "
                          f"use {last} (the end of that change){before}")
 
+    def last_revision(self) -> int:
+        """The newest revision id in the store, of any document (0: none yet)."""
+        with self._read() as s:
+            return int(s.execute(select(func.max(RevisionRow.id))).scalar() or 0)
+
     def change_end(self, doc_id: str, revision_id: int) -> int:
         """The last revision of the change `revision_id` belongs to (itself when it is not this document's):
         where the history panel's "restore as of this revision" lands, a state the document was in."""
