@@ -6,6 +6,8 @@ in a one-line message and the form stays open with everything typed in it. Escap
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -15,6 +17,14 @@ from textual.widgets import Button, Input, Label, Select, Static, Switch, TextAr
 from app import settings as settings_file
 from app.settings import Settings, SettingsError
 from engine.tasks import LEVELS, MAX_BYTES
+
+
+def shown_path(path: Path) -> str:
+    """`path`, with the home folder as ~."""
+    try:
+        return "~/" + str(path.expanduser().relative_to(Path.home()))
+    except ValueError:
+        return str(path)
 
 
 def _parse_number(name: str, text: str, kind: type):
@@ -51,7 +61,7 @@ class SettingsScreen(ModalScreen[Settings | None]):
         themes = sorted(self.app.available_themes)
         with VerticalScroll(id="settings", classes="dialog"):
             yield Label("Settings", classes="dialog-title")
-            yield Static(f"kept in {settings_file.path()}", classes="dialog-help", id="settings-path")
+            yield Static(f"kept in {shown_path(settings_file.path())}", classes="dialog-help", id="settings-path")
             yield from self._row("Theme", Select([(t, t) for t in themes], value=s.theme if s.theme in themes
                                                  else Select.NULL, allow_blank=False, compact=True,
                                                  id="set-theme"))
@@ -120,7 +130,7 @@ class SettingsScreen(ModalScreen[Settings | None]):
             self.notify(f"cannot write {settings_file.path()}: {exc}", title="Not saved", severity="error",
                         timeout=8)
             return
-        self.notify(f"settings saved to {settings_file.path()}", timeout=3)
+        self.notify(f"settings saved to {shown_path(settings_file.path())}", timeout=3)
         self.dismiss(new)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
