@@ -84,7 +84,7 @@ class ScribaApp(App):
     def _apply_keymap(self) -> None:
         from app.tui.screens.help import binding_ids
 
-        known = binding_ids()
+        known = binding_ids(type(self))
         unknown = [name for name in self.settings.keymap if name not in known]
         if unknown:
             self.notify(f"settings: keymap: no binding {unknown[0]!r} (F1 lists the ids)", severity="warning",

@@ -30,10 +30,9 @@ class Row:
     binding_id: str | None = None
 
 
-def places() -> list[tuple[str, list[type]]]:
-    """Where keys work, and the classes whose BINDINGS hold them (imported here: they import this screen's
-    neighbours)."""
-    from app.tui.app import ScribaApp
+def places(app_class: type) -> list[tuple[str, list[type]]]:
+    """Where keys work, and the classes whose BINDINGS hold them (`app_class`: the app's, which opens this
+    screen; the others imported here, where they are needed)."""
     from app.tui.screens.main import MainScreen
     from app.tui.screens.time_travel import TimeTravelScreen
     from app.tui.widgets.candidates import CandidatesPanel
@@ -41,7 +40,7 @@ def places() -> list[tuple[str, list[type]]]:
     from app.tui.widgets.history import RevisionList
     from app.tui.widgets.outline import OutlineTree
 
-    return [("Anywhere", [ScribaApp, MainScreen]), ("Outline", [OutlineTree]), ("Editor", [NodeEditor]),
+    return [("Anywhere", [app_class, MainScreen]), ("Outline", [OutlineTree]), ("Editor", [NodeEditor]),
             ("Candidates", [CandidatesPanel]), ("History panel", [RevisionList]),
             ("Time travel", [TimeTravelScreen]), ("Help", [HelpScreen])]
 
@@ -50,9 +49,9 @@ def _bindings(cls: type) -> list[Binding]:
     return [b if isinstance(b, Binding) else Binding(*b) for b in cls.__dict__.get("BINDINGS", [])]
 
 
-def binding_ids() -> set[str]:
+def binding_ids(app_class: type) -> set[str]:
     """Every binding id a keymap override can name."""
-    return {b.id for _, classes in places() for cls in classes for b in _bindings(cls) if b.id}
+    return {b.id for _, classes in places(app_class) for cls in classes for b in _bindings(cls) if b.id}
 
 
 def show_keys(keys: str) -> str:
@@ -118,7 +117,7 @@ class HelpScreen(ModalScreen[None]):
                                         "Settings (ctrl+, or f9) move keys by id", "dim")), id="help-title")
             yield Static(help_table("Writing actions (in the outline)", writing_action_rows(keymap)),
                          classes="help-section")
-            for place, classes in places():
+            for place, classes in places(type(self.app)):
                 items = rows(classes, keymap)
                 if place == "Outline":  # its writing-action keys are the section above
                     items = [r for r in items if r.binding_id not in ACTIONS]

@@ -110,11 +110,10 @@ class SettingsScreen(ModalScreen[Settings | None]):
             keymap=self._known(parse_keymap(self.query_one("#set-keymap", TextArea).text)),
         )
 
-    @staticmethod
-    def _known(keymap: dict[str, str]) -> dict[str, str]:
+    def _known(self, keymap: dict[str, str]) -> dict[str, str]:
         from app.tui.screens.help import binding_ids
 
-        unknown = sorted(set(keymap) - binding_ids())
+        unknown = sorted(set(keymap) - binding_ids(type(self.app)))
         if unknown:
             raise SettingsError(f"keymap: no binding {unknown[0]!r} (F1 lists the ids)")
         return keymap

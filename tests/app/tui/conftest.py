@@ -19,12 +19,6 @@ def _frozen_clock(monkeypatch):
     monkeypatch.setattr(formatting, "FROZEN_TIME", "12:00:00")
 
 
-@pytest.fixture(autouse=True)
-def _own_settings(tmp_path, monkeypatch):
-    """Each test has a settings file of its own (none yet): never the writer's (app.settings)."""
-    monkeypatch.setenv("SCRIBA_CONFIG", str(tmp_path / "config" / "config.toml"))
-
-
 @pytest.fixture
 def essay(tmp_path) -> Path:
     path = tmp_path / "essay.md"

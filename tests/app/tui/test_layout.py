@@ -48,7 +48,8 @@ async def test_panels_take_shares_of_a_wide_terminal(make_app):
         widths = app.outline.region.width, app.editor.region.width, app.side.region.width
         assert sum(widths) == 160 and min(widths) >= 36
         await pilot.resize_terminal(240, 48)
-        await wait_for(pilot, lambda: app.editor.region.width > widths[1] + 40, what="the editor to grow")
+        await wait_for(pilot, lambda: app.side.region.width > widths[2] + 20, what="the side panel to grow")
+        assert app.editor.region.width > widths[1] + 20 and app.outline.region.width > widths[0]
 
 
 @pytest.mark.asyncio
