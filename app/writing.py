@@ -10,7 +10,8 @@ A proposal keeps a copy of the document it was made on and that document's revis
 candidate always commits against that base revision: the store merges it with newer changes to other
 nodes (the writer kept typing while the model wrote, another window edited elsewhere) and raises
 `app.store.errors.ConflictError` when the node itself changed since (never a silent overwrite).
-The length cap is the same everywhere: `min(the level's cap from the prompt, the requested max_bytes)`.
+The length cap is the same everywhere: `min(the level's cap from the prompt, the requested max_bytes, the
+writer's cap for the level (settings))`.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class Sampling:
     top_p: float = 0.95
     seed: int | None = None
     max_bytes: int | None = None
+    caps: dict[str, int] = field(default_factory=dict)  # level -> at most this many bytes (app.settings)
 
 
 @dataclass
@@ -85,7 +87,8 @@ def propose(doc: Document, node_id: str | None, action: str, instruction: str | 
         node_id = None  # a whole-document action (outline)
     task = make_task(doc, node_id, entry.name, instruction)
     prompt = build_prompt(task)
-    max_bytes = min(prompt.max_bytes, sampling.max_bytes or prompt.max_bytes)
+    max_bytes = min(prompt.max_bytes, sampling.max_bytes or prompt.max_bytes,
+                    sampling.caps.get(prompt.level) or prompt.max_bytes)
     params = {"n": max(1, int(sampling.n)), "temperature": sampling.temperature, "top_p": sampling.top_p,
               "seed": sampling.seed, "max_bytes": max_bytes}
     request = GenerationRequest(prompt.data, stop=prompt.stop, stop_after=prompt.stop_after, **params)

@@ -26,7 +26,8 @@ def run_app(path: str | None, db_path=None, model_dir=None, backend: str = "auto
         return 1
     from app.tui.app import ScribaApp
 
-    app = ScribaApp(file, db_path=db_path, model_dir=model_dir, backend=backend, device=device, autosave=autosave)
+    app = ScribaApp(file, db_path=db_path, model_dir=model_dir, backend=backend, device=device,
+                    autosave=None if autosave else False)  # None: the settings' (--no-autosave turns it off)
     result = app.run()
     if app.main.recorder.farewell:
         print(app.main.recorder.farewell, file=sys.stderr)

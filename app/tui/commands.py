@@ -1,12 +1,15 @@
 """The command palette (ctrl+p): every action of the editor, searchable by name. The writing actions
 come from the registry (app.tui.writing_actions); the others are listed here. Each runs on the main
-screen ("app." ones on the app)."""
+screen ("app." ones on the app). They are Textual's system commands (`App.get_system_commands`), next to
+its own (Theme, Keys, Maximize, Screenshot; its Quit is replaced by ours): one provider, so the list
+without a query is sorted by title and the same on every run."""
 
 from __future__ import annotations
 
 from functools import partial
+from typing import Iterator
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.app import SystemCommand
 
 from app.tui.writing_actions import palette_entries
 
@@ -28,10 +31,15 @@ OTHER_COMMANDS: list[tuple[str, str, str]] = [
     ("Toggle history: node / whole document", "which revisions the history panel lists (t)",
      "toggle_history_scope"),
     ("Time travel…", "the whole document at any change set; export or restore it (f3)", "time_travel"),
-    ("Preview", "the rendered document (f4)", "show_tab('preview')"),
+    ("Preview", "show / hide the side panel with the rendered document (f4)", "toggle_preview"),
+    ("Show / hide the outline", "the outline panel on the left (ctrl+b)", "toggle_outline"),
+    ("Focus mode", "the editor alone; again (or esc) to leave (f10)", "toggle_focus_mode"),
     ("Edit the selected node", "focus the editor (enter)", "focus_editor"),
     ("Outline", "focus the outline (esc in the editor)", "focus_outline"),
-    ("Toggle light / dark theme", "switch the colour theme (ctrl+t)", "app.toggle_theme"),
+    ("Toggle light / dark theme", "switch the colour theme, kept for the next run (ctrl+t)", "app.toggle_theme"),
+    ("Help", "every key, where it works and what it does (f1, ?)", "app.help"),
+    ("Settings…", "candidates, temperature, length caps, theme, keys; kept in a file (ctrl+, or f9)",
+     "app.settings"),
     ("Quit", "save (autosave) and leave (ctrl+q)", "app.quit"),
 ]
 
@@ -39,17 +47,7 @@ OTHER_COMMANDS: list[tuple[str, str, str]] = [
 COMMANDS: list[tuple[str, str, str]] = palette_entries() + OTHER_COMMANDS
 
 
-class ScribaCommands(Provider):
-    def _run(self, action: str):
-        return partial(self.app.main.run_action, action)
-
-    async def discover(self) -> Hits:
-        for title, help_text, action in COMMANDS:
-            yield DiscoveryHit(title, self._run(action), help=help_text)
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for title, help_text, action in COMMANDS:
-            score = matcher.match(title)
-            if score > 0:
-                yield Hit(score, matcher.highlight(title), self._run(action), help=help_text)
+def system_commands(screen) -> Iterator[SystemCommand]:
+    """Ours, for `App.get_system_commands`: each runs `screen.run_action` (the main screen's)."""
+    for title, help_text, action in COMMANDS:
+        yield SystemCommand(title, help_text, partial(screen.run_action, action))

@@ -20,7 +20,7 @@ from app.tui.widgets.editor import NodeEditor
 from app.tui.widgets.history import HistoryPanel
 from app.tui.widgets.outline import OutlineTree, preview
 from app.tui.widgets.preview import DocumentPreview
-from app.tui.widgets.status import StatusBar
+from app.tui.widgets.status import StatusBar, history_off_reason
 from engine.document import Document, InputRefused
 
 
@@ -109,6 +109,7 @@ class DocumentView:
             self.status.saved = self.session.saved
             session = self.session  # a commit merely on its way (a moment) is not worth a warning
             self.status.recorded = not session.unrecorded or (session.recording and not session.held_up)
+            self.status.history_off = history_off_reason(session)
 
     def refresh_history(self) -> None:
         if self.session is not None:

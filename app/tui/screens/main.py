@@ -1,6 +1,12 @@
 """The main screen: the outline on the left, the editor in the middle, the rendered preview / history /
 inspect view on the right; the candidates side by side below them; a status bar and the footer.
 
+The panels take shares of the width (app.tcss), so the editor grows with the terminal. Under 120 columns
+(`WIDE`) the side panel starts hidden: at 80 the outline and the editor are what a writer works in, and
+three panels would leave each too narrow to read; f4 (or f2, a view's key) brings it back. ctrl+b hides
+the outline, f10 is focus mode (the editor alone: esc or f10 again to leave). A panel the writer showed
+or hid stays so when the terminal is resized.
+
 The screen composes its panels and routes keys, commands and messages to the part that owns each:
 the document as shown and edited by hand to `DocumentView` (app.tui.document_view: the selection),
 the file to `FileSync` (app.tui.file_sync), the model to `Assistant` (app.tui.assistant). Each part
@@ -52,8 +58,13 @@ from engine.protocol import Engine
 class MainScreen(Screen):
     BINDINGS = [
         Binding("escape", "escape", "Cancel", show=False),
-        Binding("f4", "show_tab('preview')", "Preview", show=False),
+        Binding("f4", "toggle_preview", "Preview", show=False, id="toggle_preview"),
+        Binding("ctrl+b", "toggle_outline", "Outline", show=False, id="toggle_outline"),
+        Binding("f10", "toggle_focus_mode", "Focus", id="toggle_focus_mode"),
+        Binding("question_mark", "app.help", "Help", show=False, id="help_question_mark"),  # typed in the editor
     ]
+    WIDE = 120  # the side panel starts shown from this many columns
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE, "-wide")]
 
     def __init__(self, options: EditorOptions, engine: Engine | None = None) -> None:
         super().__init__()
@@ -117,7 +128,53 @@ class MainScreen(Screen):
         if message.node_id != self.selected_id:
             self.view.select_node(message.node_id)
 
+    # -- the layout: which panels show -----------------------------------------------------------------
+
+    @property
+    def focus_mode(self) -> bool:
+        return self.has_class("-focus")
+
+    def action_toggle_focus_mode(self) -> None:
+        """The editor alone (the candidates too while there are some), and back."""
+        self.set_class(not self.focus_mode, "-focus")
+        if self.focus_mode:
+            self.action_focus_editor()
+        self._keep_focus_visible()
+
+    def action_toggle_outline(self) -> None:
+        self._show_panel("outline", not self.outline.display or self.focus_mode)
+
+    def action_toggle_preview(self) -> None:
+        """Show the side panel on the preview; hide it when it already shows the preview."""
+        if self.side.display and not self.focus_mode and self.side.active == "preview":
+            self._show_panel("side", False)
+        else:
+            self.action_show_tab("preview")
+
+    def _show_panel(self, panel: str, shown: bool) -> None:
+        """Show or hide `panel` ("outline" | "side") from now on, whatever the width (focus mode ends)."""
+        self.remove_class("-focus")
+        self.set_class(shown, f"-{panel}-shown")
+        self.set_class(not shown, f"-{panel}-hidden")
+        self._keep_focus_visible()
+
+    def _keep_focus_visible(self) -> None:
+        """A hidden panel gives the focus away: to the editor, else the outline."""
+        self.call_after_refresh(self._move_focus_off_hidden)
+
+    def _move_focus_off_hidden(self) -> None:
+        focused = self.focused
+        if focused is not None and focused.display and all(a.display for a in focused.ancestors_with_self
+                                                           if a is not self.app and a is not self):
+            return
+        if self.selected_id is not None and self.editor.display:
+            self.editor.focus()
+        elif self.outline.display:
+            self.outline.focus()
+
     def action_show_tab(self, tab: str) -> None:
+        if not self.side.display or self.focus_mode:
+            self._show_panel("side", True)
         self.side.active = tab
         if tab == "history":
             self.view.refresh_history()
@@ -132,6 +189,10 @@ class MainScreen(Screen):
             self.editor.focus()
 
     def action_focus_outline(self) -> None:
+        if self.focus_mode:  # esc in the editor leaves focus mode
+            self.remove_class("-focus")
+        if not self.outline.display:
+            self._show_panel("outline", True)
         self.outline.focus()
 
     def action_escape(self) -> None:
@@ -169,6 +230,7 @@ class MainScreen(Screen):
             self.session.store_error = message.reason
             self.status.activity = "history off"
             self.view.select_node(self.selected_id)
+            self.view.refresh_status()
         else:
             self.status.activity = "no document"
         self.notify(message.reason, title="Cannot open", severity="error", timeout=10)
