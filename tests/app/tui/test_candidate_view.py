@@ -165,3 +165,31 @@ async def test_no_accepted_candidate_note_after_a_restore(make_app):
 
 def changes_first_revision(app) -> int:
     return app.session.store.changes(app.session.doc_id)[0].last
+
+
+class TestCandidateViewSnapshots:
+    @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+    def test_a_replacing_candidate_in_the_view(self, snap_compare, make_app, size):
+        async def run_before(pilot):
+            app = pilot.app
+            await opened(pilot)
+            app.editor.cursor_blink = False
+            offer(app, "Working at several scales", "heading", "expand",
+                  ["A new body for the section.\n\nIt replaces everything under the heading.", "Two."])
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, CandidateView), what="the candidate view")
+            await pilot.pause(0.3)
+
+        assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+    def test_the_confirm_before_replacing(self, snap_compare, make_app):
+        async def run_before(pilot):
+            app = pilot.app
+            await opened(pilot)
+            app.editor.cursor_blink = False
+            offer(app, "Working at several scales", "heading", "expand", ["A new body."])
+            await pilot.press("1")
+            await wait_for(pilot, lambda: isinstance(app.screen, Choice), what="the confirm")
+            await pilot.pause(0.3)
+
+        assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_before)
