@@ -10,7 +10,8 @@ on exactly the spans the editor asks for. The byte layout of the prompt is engin
 The spans (DESIGN.md, "Writing actions as bytes"):
   rewrite    a sentence or a paragraph (a heading is rewritten as summarise)
   summarise  the heading line of the section the node is in (the node itself when it is a heading)
-  expand     the body of that section
+  expand     the body of that section; "add to the section" (WritingAction.add_span / add): new text after
+             the section's own text, before its first subsection, nothing removed
   continue   new text right after the node: after a sentence it goes on in the same paragraph; after a
              paragraph, heading or block it is a new paragraph (no node: after the document)
   outline    heading lines only, from a premise (the instruction) and the headings there are already
@@ -73,8 +74,11 @@ class WritingAction:
     instruction: str  # "never" | "optional" | "required": whether it takes / asks the writer for an instruction
     prompt: tuple[str, str] = ("", "")  # (title, placeholder) of the instruction dialog
     example_kinds: tuple[str, ...] = ()  # the training mixture's kinds that cut this action's spans
-    span: Callable[[Document, str | None], Span] | None = None  # set below, by `_rule`
+    span: Callable[[Document, str | None], Span] | None = None
     apply: Callable[[Document, str | None, str], None] | None = None
+    # the "add" variant (expand: add to the section instead of replacing its body); None: none
+    add_span: Callable[[Document, str | None], Span] | None = None
+    add: Callable[[Document, str | None, str], None] | None = None
 
     @property
     def needs_node(self) -> bool:
@@ -137,6 +141,26 @@ def expand_span(doc: Document, node_id: str | None) -> Span:
         return Span("section", s, e, md, head.level, head.id)
     rest = md[he:].lstrip("\n")  # an empty section: the body goes after the heading line and a blank line
     return Span("section", he, he, md, head.level, head.id, new_prefix=md[:he] + "\n\n",
+                new_suffix=("\n\n" + rest) if rest else "\n")
+
+
+def _own_text_end(doc: Document, md: str, head) -> int:
+    """Where new text added to `head`'s section goes: after the section's own text (its paragraphs and
+    blocks), before its first subsection; right after the heading line when it has no text of its own."""
+    _, he = aligned(doc, md, head.id)
+    bs, be = doc.span(head.id, "body")
+    sub = next((c for c in head.children if str(c.kind) == "heading"), None)
+    s, e = align(md, max(bs, he), doc.span(sub.id)[0] if sub is not None else be)
+    return e if s < e else he
+
+
+def expand_add_span(doc: Document, node_id: str | None) -> Span:
+    """New section text added after the section's own text (nothing of it is replaced)."""
+    head = section_heading(doc, node_id)
+    md = doc.to_markdown()
+    at = _own_text_end(doc, md, head)
+    rest = md[at:].lstrip("\n")
+    return Span("section", at, at, md, head.level, head.id, new_prefix=md[:at] + "\n\n",
                 new_suffix=("\n\n" + rest) if rest else "\n")
 
 
@@ -251,6 +275,19 @@ def _apply_expand(doc: Document, node_id: str | None, text: str) -> None:
     doc.replace_section_body(section_heading(doc, node_id).id, house_style(doc.to_markdown(), text))
 
 
+def _apply_expand_add(doc: Document, node_id: str | None, text: str) -> None:
+    """The section's body with `text` put after its own text (its subsections follow, unchanged)."""
+    head = section_heading(doc, node_id)
+    if not text.strip():
+        return
+    md = doc.to_markdown()
+    bs, be = doc.span(head.id, "body")
+    at = max(_own_text_end(doc, md, head), bs)
+    own, subsections = md[bs:at].rstrip("\n"), md[at:be].lstrip("\n")
+    body = (own + "\n\n" if own else "") + text.strip() + "\n\n" + subsections
+    doc.replace_section_body(head.id, body if subsections or be < len(md) else body.rstrip("\n") + "\n")
+
+
 def _apply_continue(doc: Document, node_id: str | None, text: str) -> None:
     md = doc.to_markdown()
     if node_id is None:
@@ -273,7 +310,7 @@ def _apply_outline(doc: Document, node_id: str | None, text: str) -> None:
 ACTIONS: dict[str, WritingAction] = {a.name: a for a in [
     WritingAction("expand", Action.EXPAND, "e", "Expand section", "write the body of the selected heading's section",
                   ("heading", "paragraph", "sentence", "block"), "optional", example_kinds=("section",),
-                  span=expand_span, apply=_apply_expand),
+                  span=expand_span, apply=_apply_expand, add_span=expand_add_span, add=_apply_expand_add),
     WritingAction("rewrite", Action.REWRITE, "r", "Rewrite", "rewrite the selected sentence or paragraph",
                   ("sentence", "paragraph", "heading"), "optional", example_kinds=("sentence", "paragraph"),
                   span=rewrite_span, apply=_apply_rewrite),
@@ -315,10 +352,19 @@ def span_task(span: Span, action: Action, instruction: str | None = None, old: s
                 instruction=instruction, heading_level=heading_level)
 
 
+def span_rule(entry: WritingAction, add: bool = False) -> Callable[[Document, str | None], Span]:
+    """The action's span rule (add=True: its "add" variant; ActionRefused if it has none)."""
+    if add and entry.add_span is None:
+        raise ActionRefused(f"{entry.name} has no 'add' variant")
+    return entry.add_span if add else entry.span
+
+
 def make_task(doc: Document, node_id: str | None, action: str | Action, instruction: str | None = None, *,
-              prefix_budget: int = PREFIX_BUDGET, suffix_budget: int = SUFFIX_BUDGET) -> Task:
-    """The Task for `action` on node `node_id` of `doc` (trimmed to the byte budgets, heading path kept)."""
+              prefix_budget: int = PREFIX_BUDGET, suffix_budget: int = SUFFIX_BUDGET, add: bool = False) -> Task:
+    """The Task for `action` on node `node_id` of `doc` (trimmed to the byte budgets, heading path kept).
+    add=True: the action's "add" variant (expand: new text added to the section, nothing replaced)."""
     entry = get(action)
+    rule = span_rule(entry, add)
     instruction = (instruction or None) if entry.instruction != "never" else None
     if entry.action == Action.OUTLINE:
         span = outline_span(doc)
@@ -326,7 +372,7 @@ def make_task(doc: Document, node_id: str | None, action: str | Action, instruct
         return fit(span_task(span, Action.OUTLINE, premise), prefix_budget, suffix_budget)
     if node_id is None and entry.action != Action.CONTINUE:
         raise ActionRefused(f"{entry.name} needs a node")
-    span = entry.span(doc, node_id)
+    span = rule(doc, node_id)
     act = Action.SUMMARISE if span.level == "heading" else entry.action  # a heading is rewritten as summarise
     md = doc.to_markdown()
     old = md[span.start:span.end] if span.start < span.end else None
@@ -347,14 +393,16 @@ def changed_nodes(before: Document, after: Document) -> list[str]:
 
 
 def apply_candidate(doc: Document, node_id: str | None, action: str | Action, text: str, *,
-                    with_changes: bool = False):
+                    with_changes: bool = False, add: bool = False):
     """A new Document with the action's span replaced by `text` (a finished candidate: engine.tasks.finish).
-    `doc` itself is not changed. with_changes=True returns (Document, ids of the nodes that changed)."""
+    `doc` itself is not changed. with_changes=True returns (Document, ids of the nodes that changed).
+    add=True: the action's "add" rule (expand: `text` goes after the section's own text)."""
     entry = get(action)
+    span_rule(entry, add)
     if node_id is not None and not text.strip() and entry.action not in (Action.EXPAND, Action.OUTLINE):
         raise ActionRefused("the candidate is empty")
     if node_id is not None and entry.node_kinds and str(doc.node(node_id).kind) not in entry.node_kinds:
         raise ActionRefused(f"cannot {entry.name} a {doc.node(node_id).kind} node")
     new = Document.from_records(doc.records())
-    entry.apply(new, node_id, text)
+    (entry.add if add else entry.apply)(new, node_id, text)
     return (new, changed_nodes(doc, new)) if with_changes else new

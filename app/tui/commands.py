@@ -17,6 +17,10 @@ from app.tui.writing_actions import palette_entries
 OTHER_COMMANDS: list[tuple[str, str, str]] = [
     ("Inspect", "the model's entropy and chunk boundaries on the selected text (v)", "inspect"),
     ("Accept candidate 1", "take the first candidate (1-9 in the candidates panel)", "accept_candidate(0)"),
+    ("Show candidate", "the highlighted candidate in full: the change in context (enter in the candidates)",
+     "show_candidate"),
+    ("Undo", "undo the document's last change, recorded in the history (ctrl+z outside the editor)", "undo"),
+    ("Redo", "redo what was undone (ctrl+y or ctrl+shift+z outside the editor)", "redo"),
     ("Regenerate", "ask again for the same node (g)", "regenerate"),
     ("Reject candidates", "put the candidates away (x)", "reject_candidates"),
     ("Cancel generation", "stop the model now (esc)", "cancel_generation"),

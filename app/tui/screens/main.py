@@ -44,6 +44,7 @@ from app.tui.messages import (
 )
 from app.tui.options import EditorOptions
 from app.tui.recording import Recorder
+from app.tui.undoing import DocumentUndo
 from app.tui.widgets.candidates import CandidatesPanel
 from app.tui.widgets.editor import NodeEditor
 from app.tui.widgets.history import HistoryPanel, RevisionList
@@ -62,6 +63,8 @@ class MainScreen(Screen):
         Binding("ctrl+b", "toggle_outline", "Outline", show=False, id="toggle_outline"),
         Binding("f10", "toggle_focus_mode", "Focus", id="toggle_focus_mode"),
         Binding("question_mark", "app.help", "Help", show=False, id="help_question_mark"),  # typed in the editor
+        Binding("ctrl+z", "undo", "Undo", id="undo"),  # the editor keeps its own (its text); this is the document's
+        Binding("ctrl+y,ctrl+shift+z", "redo", "Redo", key_display="ctrl+y", id="redo"),
     ]
     WIDE = 120  # the side panel starts shown from this many columns
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE, "-wide")]
@@ -86,6 +89,7 @@ class MainScreen(Screen):
         self.recorder = Recorder(self, self.view, self.status, options.db_path)
         self.assistant = Assistant(self, options, engine, candidates=self.candidates, status=self.status,
                                    inspect_view=self.inspect_view)
+        self.undoing = DocumentUndo(self, self.view)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -320,6 +324,12 @@ class MainScreen(Screen):
     def action_time_travel(self) -> None:
         self.view.time_travel()
 
+    def action_undo(self) -> None:
+        self.undoing.run(redo=False)
+
+    def action_redo(self) -> None:
+        self.undoing.run(redo=True)
+
     # -- the model: writing actions, candidates, inspect ------------------------------------------------------
 
     def on_engine_loaded(self, message: EngineLoaded) -> None:
@@ -337,13 +347,13 @@ class MainScreen(Screen):
             self.app.push_screen(prompt, lambda text: self.generate(name, text) if text else None)
 
     def generate(self, action: str, instruction: str | None = None, node_id: str | None = None,
-                 seed: int | None = None) -> Generation | None:
+                 seed: int | None = None, add: bool | None = None) -> Generation | None:
         """Ask the engine for candidates for `action` on the selected node (or `node_id`)."""
         if not self.view.ready_to_change() or not self.assistant.engine_or_explain():
             return None
         self.view.record_pending_edit()
         node_id = node_id if node_id is not None else self.selected_id
-        return self.assistant.generate(self.session, node_id, action, instruction, seed)
+        return self.assistant.generate(self.session, node_id, action, instruction, seed, add)
 
     def on_generation_update(self, message: GenerationUpdate) -> None:
         self.assistant.update(message)
@@ -360,6 +370,9 @@ class MainScreen(Screen):
     def action_accept_candidate(self, index: int) -> None:
         self.assistant.accept(self.session, index)
 
+    def action_show_candidate(self, index: int | None = None) -> None:
+        self.assistant.show_candidate(self.session, self.candidates.highlighted if index is None else index)
+
     def on_candidate_accepted(self, message: CandidateAccepted) -> None:
         self.view.show_document(select=message.focus)
         self.outline.focus()
@@ -372,8 +385,8 @@ class MainScreen(Screen):
     def action_regenerate(self) -> None:
         again = self.assistant.again()
         if again is not None:
-            action, instruction, node_id, seed = again
-            self.generate(action, instruction, node_id=node_id, seed=seed)
+            action, instruction, node_id, seed, add = again
+            self.generate(action, instruction, node_id=node_id, seed=seed, add=add)
 
     def action_cancel_generation(self) -> None:
         self.assistant.cancel()
