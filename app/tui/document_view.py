@@ -233,8 +233,24 @@ class DocumentView:
         self.select_node(focus if focus in self.doc else self.selected_id)
 
     def insert_after_selection(self, kind: str) -> None:
-        """A new paragraph or heading after the selected node."""
-        self._structure_edit("insert", lambda node_id: self.session.insert_after(node_id, kind))
+        """A new paragraph or heading after the selected node (in an empty document: its first node),
+        opened in the editor with its placeholder selected, so the first key typed replaces it (a new
+        heading keeps its `#`s). The focus moves now: keys typed right after `h` / `n` are the title's."""
+        if self.doc is not None and self.selected_id is None and not self.doc.root.children:
+            if not self.ready_to_change():
+                return
+            try:
+                focus = self.session.insert_after(None, kind)
+            except ConflictError as exc:
+                return self.conflict("insert", exc)
+            self.after_change(focus)
+            self.outline.select_id(focus)
+            self.select_node(focus)
+        else:
+            self._structure_edit("insert", lambda node_id: self.session.insert_after(node_id, kind))
+        if self.selected_id is not None and self.editor.node_id == self.selected_id and not self.editor.read_only:
+            self.editor.select_placeholder()
+            self.screen.set_focus(self.editor)
 
     def delete_selection(self) -> None:
         """Delete the selected node (a heading: its section), once the writer confirms."""
