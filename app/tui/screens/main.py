@@ -44,6 +44,7 @@ from app.tui.widgets.history import HistoryPanel, RevisionList
 from app.tui.widgets.inspect_view import InspectView
 from app.tui.widgets.outline import OutlineTree
 from app.tui.widgets.preview import DocumentPreview
+from app.tui.widgets.progress import GenerationProgress
 from app.tui.widgets.status import StatusBar
 from app.tui.writing_actions import instruction_prompt
 from engine.protocol import Engine
@@ -63,6 +64,7 @@ class MainScreen(Screen):
         self.outline = OutlineTree(id="outline")
         self.editor = NodeEditor(id="editor")
         self.candidates = CandidatesPanel(id="candidates")
+        self.progress = GenerationProgress(id="progress")
         self.side = TabbedContent(id="side", initial="preview")
         self.preview = DocumentPreview(id="preview-view")
         self.history_panel = HistoryPanel(id="history-panel")
@@ -87,6 +89,7 @@ class MainScreen(Screen):
                     yield self.history_panel
                 with TabPane("Inspect", id="inspect"):
                     yield self.inspect_view
+        yield self.progress
         yield self.candidates
         yield self.status
         yield Footer(compact=True)
@@ -281,22 +284,35 @@ class MainScreen(Screen):
             return None
         self.view.record_pending_edit()
         node_id = node_id if node_id is not None else self.selected_id
-        return self.assistant.generate(self.session, node_id, action, instruction, seed)
+        gen = self.assistant.generate(self.session, node_id, action, instruction, seed)
+        if gen is not None:
+            self.progress.start(gen)
+        return gen
 
     def on_generation_update(self, message: GenerationUpdate) -> None:
         self.assistant.update(message)
+        self.progress.show(message.generation, message.candidates)
 
     def on_generation_done(self, message: GenerationDone) -> None:
         self.assistant.done(message)
+        if message.generation is self.progress.generation:
+            self.progress.clear()
+            self.status.speed = None  # the speed was the generation's: no stale figure afterwards
 
     def on_generation_failed(self, message: GenerationFailed) -> None:
         self.assistant.failed(message)
+        if message.generation is self.progress.generation:
+            self.progress.clear()
+            self.status.speed = None
 
     def on_candidates_panel_accept(self, message: CandidatesPanel.Accept) -> None:
         self.action_accept_candidate(message.index)
 
     def action_accept_candidate(self, index: int) -> None:
         self.assistant.accept(self.session, index)
+        if not self.assistant.running:
+            self.progress.clear()
+            self.status.speed = None
 
     def on_candidate_accepted(self, message: CandidateAccepted) -> None:
         self.view.show_document(select=message.focus)
@@ -305,6 +321,8 @@ class MainScreen(Screen):
 
     def action_reject_candidates(self) -> None:
         self.assistant.reject()
+        self.progress.clear()
+        self.status.speed = None
         self.outline.focus()
 
     def action_regenerate(self) -> None:
