@@ -212,6 +212,28 @@ class DocumentView:
         before = target.text[:rel]
         self.editor.move_cursor((before.count("\n"), len(before) - (before.rfind("\n") + 1)))
 
+    def node_at_cursor(self) -> str | None:
+        """The node the editor's cursor is at, for continuing there (ctrl+g): in a paragraph, the sentence
+        the cursor is in or just after (continuing after it goes on in the same paragraph); else the node
+        being edited. The pending edit is recorded first, so the tree holds what the writer sees."""
+        self.record_pending_edit()
+        node_id = self.editor.node_id
+        if node_id is None or self.doc is None or node_id not in self.doc:
+            return self.selected_id
+        node = self.doc.node(node_id)
+        sentences = [c for c in node.children if c.kind.value == "sentence"]
+        if node.kind.value != "paragraph" or not sentences:
+            return node_id
+        row, column = self.editor.cursor_location
+        lines = self.editor.text.split("\n")
+        offset = sum(len(line) + 1 for line in lines[:row]) + column
+        base = self.doc.span(node_id)[0]
+        at = sentences[0]
+        for sentence in sentences:
+            if self.doc.span(sentence.id)[0] - base < offset:
+                at = sentence
+        return at.id
+
     # -- structure ---------------------------------------------------------------------------------------
 
     def _structure_edit(self, operation: str, edit) -> None:

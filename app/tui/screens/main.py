@@ -54,6 +54,8 @@ class MainScreen(Screen):
     BINDINGS = [
         Binding("escape", "escape", "Cancel", show=False),
         Binding("f4", "show_tab('preview')", "Preview", show=False),
+        Binding("ctrl+o", "open_file", "Open"),
+        Binding("f6", "save_as", "Save as", show=False),
     ]
 
     def __init__(self, options: EditorOptions, engine: Engine | None = None) -> None:
@@ -206,6 +208,13 @@ class MainScreen(Screen):
         if self.save_now():
             self.notify(f"saved {self.session.path}", timeout=2)
 
+    def action_open_file(self) -> None:
+        self.files.choose_file()
+
+    def action_save_as(self) -> None:
+        if self.session is not None and self.view.ready_to_change():
+            self.files.save_as(self.session)
+
     def action_export(self) -> None:
         if self.session is not None:
             self.files.export(self.session)
@@ -276,6 +285,9 @@ class MainScreen(Screen):
             self.generate(name)
         elif self.assistant.engine_or_explain():
             self.app.push_screen(prompt, lambda text: self.generate(name, text) if text else None)
+
+    def action_continue_at_cursor(self) -> None:
+        self.generate("continue", node_id=self.view.node_at_cursor())
 
     def generate(self, action: str, instruction: str | None = None, node_id: str | None = None,
                  seed: int | None = None) -> Generation | None:
