@@ -54,7 +54,7 @@ class MainScreen(Screen):
     BINDINGS = [
         Binding("escape", "escape", "Cancel", show=False),
         Binding("f4", "show_tab('preview')", "Preview", show=False),
-        Binding("ctrl+o", "open_file", "Open"),
+        Binding("ctrl+o", "open_file", "Open", show=False),
         Binding("f6", "save_as", "Save as", show=False),
     ]
 

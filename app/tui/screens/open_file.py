@@ -18,6 +18,9 @@ MARKDOWN = (".md", ".markdown", ".mdown", ".txt")
 class MarkdownTree(DirectoryTree):
     """Folders and Markdown (or text) files, hidden ones left out."""
 
+    def on_mount(self) -> None:
+        self.root.set_label(self.path.name if hasattr(self.path, "name") else str(self.path))
+
     def filter_paths(self, paths):
         return [p for p in paths if not p.name.startswith(".") and (p.is_dir() or p.suffix.lower() in MARKDOWN)]
 

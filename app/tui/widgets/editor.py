@@ -27,7 +27,7 @@ class NodeEditor(TextArea):
     BINDINGS = [
         Binding("escape", "screen.focus_outline", "Back to outline"),
         Binding("ctrl+r", "screen.writing_action('rewrite')", "Rewrite"),
-        Binding("ctrl+g", "screen.continue_at_cursor", "Continue here"),
+        Binding("ctrl+g", "screen.continue_at_cursor", "Continue"),
     ]
 
     @dataclass

@@ -41,6 +41,7 @@ class GenerationProgress(Static):
         self.prompt_bytes = 0
         self.started = 0.0
         self.prefilled: float | None = None  # when the first candidate bytes came (the context was read)
+        self.finished: dict[int, float] = {}  # candidate index -> when it was first seen finished
         self._timer = None
 
     def start(self, generation) -> None:
@@ -51,6 +52,7 @@ class GenerationProgress(Static):
         self.prompt_bytes = len(request.prompt)
         self.started = time.perf_counter()
         self.prefilled = None
+        self.finished = {}
         self.display = True
         self._show_prefill()
         if self._timer is None:
@@ -70,18 +72,22 @@ class GenerationProgress(Static):
                                  f" · ~{seconds(max(estimate - elapsed, 0))} left")
         self.update(line)
 
-    def show(self, generation, candidates) -> None:
-        """The candidates as they stream in (from the engine's updates)."""
+    def show(self, generation, candidates, now: float | None = None) -> None:
+        """The candidates as they stream in (from the engine's updates; `now`: perf_counter's time)."""
         if generation is not self.generation or not generation.running:
             return
-        now = time.perf_counter()
+        now = time.perf_counter() if now is None else now
         if self.prefilled is None:
             self.prefilled = now
             GenerationProgress.prefill_rate = self.prompt_bytes / max(now - self.started, 1e-6)
-        writing = max(now - self.prefilled, 1e-6)
+            if self._timer is not None:  # the engine's updates redraw from now on
+                self._timer.stop()
+                self._timer = None
         lines = []
         for i, cand in enumerate(candidates):
-            rate = cand.nbytes / writing
+            if cand.finish != "running":
+                self.finished.setdefault(i, now)  # a finished candidate keeps the speed it wrote at
+            rate = cand.nbytes / max(self.finished.get(i, now) - self.prefilled, 1e-6)
             if cand.finish == "running":
                 left = (self.max_bytes - cand.nbytes) / rate if rate > 0 else None
                 state = f"≤{seconds(left)} left" if left is not None else "starting"

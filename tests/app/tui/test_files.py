@@ -10,9 +10,8 @@ from tui_helpers import opened, select, wait_for
 from app import recent
 from app.tui.screens.open_file import OpenFileScreen
 
-pytestmark = pytest.mark.asyncio
 
-
+@pytest.mark.asyncio
 async def test_open_a_file_from_the_folder_tree(make_app, essay, tmp_path, db_path):
     other = tmp_path / "notes.md"
     other.write_text("# Notes\n\nA first note.\n", encoding="utf-8")
@@ -36,6 +35,7 @@ async def test_open_a_file_from_the_folder_tree(make_app, essay, tmp_path, db_pa
         assert [p.name for p in recent.load(db_path)][:2] == ["notes.md", "essay.md"]
 
 
+@pytest.mark.asyncio
 async def test_recent_files_are_offered_and_kept_between_runs(make_app, essay, tmp_path, db_path):
     other = tmp_path / "notes.md"
     other.write_text("# Notes\n", encoding="utf-8")
@@ -53,6 +53,7 @@ async def test_recent_files_are_offered_and_kept_between_runs(make_app, essay, t
                        what="notes.md open")
 
 
+@pytest.mark.asyncio
 async def test_open_a_typed_path_to_a_new_file(make_app, tmp_path):
     app = make_app()
     async with app.run_test() as pilot:
@@ -67,6 +68,7 @@ async def test_open_a_typed_path_to_a_new_file(make_app, tmp_path):
         assert app.session.markdown == ""
 
 
+@pytest.mark.asyncio
 async def test_save_as_writes_a_new_file_and_goes_on_there(make_app, essay, tmp_path):
     app = make_app()
     async with app.run_test() as pilot:
@@ -83,6 +85,7 @@ async def test_save_as_writes_a_new_file_and_goes_on_there(make_app, essay, tmp_
         assert essay.read_text(encoding="utf-8") == text
 
 
+@pytest.mark.asyncio
 async def test_save_as_never_overwrites(make_app, essay, tmp_path):
     taken = tmp_path / "taken.md"
     taken.write_text("keep me\n", encoding="utf-8")
@@ -98,6 +101,7 @@ async def test_save_as_never_overwrites(make_app, essay, tmp_path):
         assert app.session.path == essay
 
 
+@pytest.mark.asyncio
 async def test_preview_renders_reference_links_in_a_large_document(make_app, tmp_path):
     path = tmp_path / "big.md"
     filler = "".join(f"\n## Part {i}\n\n" + "Words that fill the document up. " * 40 + "\n" for i in range(120))
@@ -115,6 +119,7 @@ async def test_preview_renders_reference_links_in_a_large_document(make_app, tmp
         assert "https://example.com/guide" in repr(paragraph._content.spans)
 
 
+@pytest.mark.asyncio
 async def test_ctrl_g_continues_at_the_cursor(make_app, tiny_engine):
     """In the editor, ctrl+g continues at the cursor: after the sentence it is in, inside the paragraph."""
     app = make_app(engine=tiny_engine)
@@ -140,3 +145,19 @@ async def test_ctrl_g_continues_at_the_cursor(make_app, tiny_engine):
         await wait_for(pilot, lambda: app.generation is not None and app.generation.node_id != first.id,
                        what="the second generation")
         assert app.generation.node_id == second.id
+
+
+def test_open_dialog_snapshot_80x24(snap_compare, make_app, tmp_path):
+    (tmp_path / "notes.md").write_text("# Notes\n", encoding="utf-8")
+    (tmp_path / "chapters").mkdir()
+
+    async def run_before(pilot):
+        await opened(pilot)
+        pilot.app.editor.cursor_blink = False
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, OpenFileScreen), what="the open dialog")
+        tree = pilot.app.screen.query_one(DirectoryTree)
+        await wait_for(pilot, lambda: len(tree.root.children) >= 3, what="the folder listed")
+        await pilot.pause(0.3)
+
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_before)

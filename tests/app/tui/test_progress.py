@@ -61,3 +61,23 @@ async def test_a_rejected_generation_clears_its_progress(make_app, tiny_engine):
         await wait_for(pilot, lambda: shown(app) == "", what="the progress cleared")
         assert app.status.speed is None
         await wait_for(pilot, lambda: not gen.running or gen.cancel.is_set(), what="the generation stopped")
+
+
+def test_progress_snapshot_80x24(snap_compare, make_app, tiny_engine):
+    """Two candidates streaming at 80×24: bars toward the length cap, speed, time left."""
+    async def run_before(pilot):
+        app = pilot.app
+        await opened(pilot)
+        app.editor.cursor_blink = False
+        await select(pilot, "Sentences carry rhythm", "sentence")
+        gen = app.main.generate("continue")
+        await wait_for(pilot, lambda: not gen.running, timeout=60, what="the generation")
+        app.candidates.finish(gen.texts, "generating…")
+        progress = app.main.progress
+        gen.running = True  # shown as it was mid-way, with fixed figures
+        progress.start(gen)
+        progress.prefilled = 100.0
+        progress.show(gen, [Candidate("x" * 12, "running", 12), Candidate("y" * 20, "stop", 20)], now=100.1)
+        await pilot.pause(0.2)
+
+    assert snap_compare(make_app(engine=tiny_engine), terminal_size=(80, 24), run_before=run_before)
