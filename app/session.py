@@ -481,10 +481,16 @@ class Session:
             return True
         return {n.id for n in doc.walk()} != before
 
-    def insert_after(self, node_id: str, kind: str) -> str:
+    def insert_after(self, node_id: str | None, kind: str) -> str:
         """A new paragraph (or heading) right after `node_id` (after a heading: a paragraph at the top of
-        its section, a heading after it at the same level). Returns the new node's id."""
+        its section, a heading after it at the same level; None: at the end of the document, a level-1
+        heading). Returns the new node's id."""
         doc = self.doc
+        if node_id is None:
+            text = "New paragraph." if kind == "paragraph" else "# New section"
+            new_id = doc.insert(doc.root.id, len(doc.root.children), kind, text)
+            self.commit(doc, author="writer", operation="insert")
+            return new_id
         node = doc.node(node_id)
         if node.kind.value == "sentence":
             node = node.parent

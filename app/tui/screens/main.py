@@ -51,6 +51,7 @@ from app.tui.widgets.history import HistoryPanel, RevisionList
 from app.tui.widgets.inspect_view import InspectView
 from app.tui.widgets.outline import OutlineTree
 from app.tui.widgets.preview import DocumentPreview
+from app.tui.widgets.progress import GenerationProgress
 from app.tui.widgets.status import StatusBar
 from app.tui.writing_actions import instruction_prompt
 from engine.protocol import Engine
@@ -65,6 +66,8 @@ class MainScreen(Screen):
         Binding("question_mark", "app.help", "Help", show=False, id="help_question_mark"),  # typed in the editor
         Binding("ctrl+z", "undo", "Undo", id="undo"),  # the editor keeps its own (its text); this is the document's
         Binding("ctrl+y,ctrl+shift+z", "redo", "Redo", key_display="ctrl+y", id="redo"),
+        Binding("ctrl+o", "open_file", "Open", show=False, id="open_file"),
+        Binding("f6", "save_as", "Save as", show=False, id="save_as"),
     ]
     WIDE = 120  # the side panel starts shown from this many columns
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE, "-wide")]
@@ -77,6 +80,7 @@ class MainScreen(Screen):
         self.outline = OutlineTree(id="outline")
         self.editor = NodeEditor(id="editor")
         self.candidates = CandidatesPanel(id="candidates")
+        self.progress = GenerationProgress(id="progress")
         self.side = TabbedContent(id="side", initial="preview")
         self.preview = DocumentPreview(id="preview-view")
         self.history_panel = HistoryPanel(id="history-panel")
@@ -102,6 +106,7 @@ class MainScreen(Screen):
                     yield self.history_panel
                 with TabPane("Inspect", id="inspect"):
                     yield self.inspect_view
+        yield self.progress
         yield self.candidates
         yield self.status
         yield Footer(compact=True)
@@ -269,6 +274,13 @@ class MainScreen(Screen):
         if self.save_now():
             self.notify(f"saved {self.session.path}", timeout=2)
 
+    def action_open_file(self) -> None:
+        self.files.choose_file()
+
+    def action_save_as(self) -> None:
+        if self.session is not None and self.view.ready_to_change():
+            self.files.save_as(self.session)
+
     def action_export(self) -> None:
         if self.session is not None:
             self.files.export(self.session)
@@ -346,6 +358,9 @@ class MainScreen(Screen):
         elif self.assistant.engine_or_explain():
             self.app.push_screen(prompt, lambda text: self.generate(name, text) if text else None)
 
+    def action_continue_at_cursor(self) -> None:
+        self.generate("continue", node_id=self.view.node_at_cursor())
+
     def generate(self, action: str, instruction: str | None = None, node_id: str | None = None,
                  seed: int | None = None, add: bool | None = None) -> Generation | None:
         """Ask the engine for candidates for `action` on the selected node (or `node_id`)."""
@@ -353,22 +368,35 @@ class MainScreen(Screen):
             return None
         self.view.record_pending_edit()
         node_id = node_id if node_id is not None else self.selected_id
-        return self.assistant.generate(self.session, node_id, action, instruction, seed, add)
+        gen = self.assistant.generate(self.session, node_id, action, instruction, seed, add)
+        if gen is not None:
+            self.progress.start(gen)
+        return gen
 
     def on_generation_update(self, message: GenerationUpdate) -> None:
         self.assistant.update(message)
+        self.progress.show(message.generation, message.candidates)
 
     def on_generation_done(self, message: GenerationDone) -> None:
         self.assistant.done(message)
+        if message.generation is self.progress.generation:
+            self.progress.clear()
+            self.status.speed = None  # the speed was the generation's: no stale figure afterwards
 
     def on_generation_failed(self, message: GenerationFailed) -> None:
         self.assistant.failed(message)
+        if message.generation is self.progress.generation:
+            self.progress.clear()
+            self.status.speed = None
 
     def on_candidates_panel_accept(self, message: CandidatesPanel.Accept) -> None:
         self.action_accept_candidate(message.index)
 
     def action_accept_candidate(self, index: int) -> None:
         self.assistant.accept(self.session, index)
+        if not self.assistant.running:
+            self.progress.clear()
+            self.status.speed = None
 
     def action_show_candidate(self, index: int | None = None) -> None:
         self.assistant.show_candidate(self.session, self.candidates.highlighted if index is None else index)
@@ -380,6 +408,8 @@ class MainScreen(Screen):
 
     def action_reject_candidates(self) -> None:
         self.assistant.reject()
+        self.progress.clear()
+        self.status.speed = None
         self.outline.focus()
 
     def action_regenerate(self) -> None:
