@@ -24,6 +24,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.protocol import Candidate, GenerationRequest
 from engine.serve.auth import authorized
@@ -283,8 +284,8 @@ def create_app(engine, limits: Limits | None = None, token: str | None = None, m
     async def _invalid(request: Request, exc: RequestValidationError):
         return JSONResponse({"error": _one_line_validation(exc)}, 422)
 
-    @app.exception_handler(HTTPException)
-    async def _http(request: Request, exc: HTTPException):
+    @app.exception_handler(StarletteHTTPException)  # fastapi's HTTPException, and routing's 404 / 405
+    async def _http(request: Request, exc: StarletteHTTPException):
         headers = getattr(exc, "headers", None)
         return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=headers)
 
