@@ -24,7 +24,7 @@ from app.cli.options import add_engine_options, add_store_options
 COMMANDS: dict[str, str] = {
     "import": "import_", "export": "export", "history": "history", "tree": "tree", "generate": "generate",
     "train": "train", "eval": "eval", "inspect": "inspect", "bench": "bench", "check-roundtrip": "check_roundtrip",
-    "quantize": "quantize",
+    "quantize": "quantize", "serve": "serve",
 }
 EDITOR_SUFFIXES = (".md", ".markdown", ".txt")  # a bare word with one of these is a file to create
 DESCRIPTION = "Write long Markdown documents with a byte-level hierarchical model, at every level of the outline."
@@ -53,6 +53,8 @@ def build_tui_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?", help="Markdown file to open (created if missing)")
     add_store_options(p)
     add_engine_options(p)
+    p.add_argument("--engine", default=os.environ.get("SCRIBA_ENGINE") or None, metavar="URL",
+                   help="use the engine served at URL (scriba serve) instead of loading a model ($SCRIBA_ENGINE)")
     return p
 
 
@@ -84,7 +86,8 @@ def _run_editor(argv: list[str]) -> int:
     _logging(args)
     from app.tui import run_app  # Textual, and the engine behind it, only for the editor
 
-    return run_app(args.file, db_path=args.db, model_dir=args.model, backend=args.backend, device=args.device)
+    return run_app(args.file, db_path=args.db, model_dir=args.model, backend=args.backend, device=args.device,
+                   engine_url=args.engine)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,12 +37,12 @@ class ScribaApp(App):
                  backend: str = "auto", device: str | None = None, *, engine: Engine | None = None,
                  load_engine: bool = True, watch: bool = True, autosave: bool = True, n_candidates: int = 3,
                  max_bytes: int | None = None, seed: int | None = None, temperature: float = 0.8,
-                 top_p: float = 0.95) -> None:
+                 top_p: float = 0.95, engine_url: str | None = None) -> None:
         super().__init__()
         sampling = writing.Sampling(n=n_candidates, temperature=temperature, top_p=top_p, seed=seed,
                                     max_bytes=max_bytes)
         self.options = EditorOptions(Path(path), db_path, model_dir, backend, device, watch=watch, autosave=autosave,
-                                     load_engine=load_engine, sampling=sampling)
+                                     load_engine=load_engine, sampling=sampling, engine_url=engine_url)
         self.main = MainScreen(self.options, engine)
         self._exit_requested = False
         self.theme = "textual-dark"
