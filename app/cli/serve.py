@@ -25,6 +25,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ModuleNotFoundError as exc:
+        return refuse(f"serving needs {exc.name}: pip install 'scriba[serve]'", NAME)
     from engine.protocol import EngineUnavailable
     from engine.serve import json_logging, serve
     from engine.serve.app import Limits
