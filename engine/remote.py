@@ -34,7 +34,7 @@ def _b64(data: bytes) -> str:
 
 class RemoteEngine:
     def __init__(self, url: str, token: str | None = None, *, timeout: float = 10.0, retries: int = 3,
-                 backoff: float = 0.25, on_status: Callable[[str], None] | None = None):
+                 backoff: float = 0.25, on_status: Callable[[str], None] | None = None, slow_s: float = SLOW_S):
         self.url = url.rstrip("/")
         if not self.url.startswith(("http://", "https://")):
             raise EngineUnavailable(f"engine URL {url!r} must start with http:// or https://")
@@ -45,6 +45,7 @@ class RemoteEngine:
                                    timeout=httpx.Timeout(timeout, read=max(timeout, 30.0)))
         self.retries, self.backoff = retries, backoff
         self.on_status = on_status
+        self.slow_s = slow_s
         self.status = "unknown"
         self.detail = ""
         self._info: EngineInfo | None = None
@@ -97,7 +98,8 @@ class RemoteEngine:
                     continue
                 raise self._refused(response)
             seconds = time.monotonic() - started
-            self._set_status("slow" if seconds > SLOW_S else "ok", f"{seconds:.1f} s" if seconds > SLOW_S else "")
+            slow = seconds > self.slow_s
+            self._set_status("slow" if slow else "ok", f"answered after {seconds:.1f} s" if slow else "")
             return response.json()
         raise self._unreachable(last)
 
@@ -158,8 +160,9 @@ class RemoteEngine:
                         if not got_event:
                             got_event = True
                             first = time.monotonic() - t0
-                            self._set_status("slow" if first > SLOW_S else "ok",
-                                             f"first byte after {first:.1f} s" if first > SLOW_S else "")
+                            slow = first > self.slow_s
+                            self._set_status("slow" if slow else "ok",
+                                             f"first byte after {first:.1f} s" if slow else "")
                         if event == "done":
                             if data.get("error"):
                                 raise EngineUnavailable(f"the engine at {self.url}: {data['error']}")

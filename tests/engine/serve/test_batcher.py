@@ -58,3 +58,31 @@ def test_alone_equals_in_process_on_cuda():
     from engine.api import load_engine
 
     _alone_equals_in_process(load_engine(device="cuda"))
+
+
+def test_a_newcomers_prefill_goes_one_segment_per_step(bundled_engine):
+    """While a long prompt is prefilled, the running stream keeps writing: a byte per prompt segment."""
+    import threading
+
+    from engine.bytes import BOS
+    from engine.generate import SEGMENT
+    from engine.serve.batcher import Batcher
+
+    batcher = Batcher(bundled_engine.sampler)
+    try:
+        running = batcher.submit(GenerationRequest(bytes([BOS]) + b"Rivers run.", stop=[], max_bytes=400, n=1,
+                                                   seed=0))
+        while running.written < 2:
+            assert not running.done.is_set()
+            threading.Event().wait(0.01)
+        long_prompt = bytes([BOS]) + ("Deltas form where rivers meet the sea; " * 200).encode()[:6 * SEGMENT]
+        at_join: list[int] = []
+        at_submit = running.written
+        newcomer = batcher.submit(GenerationRequest(long_prompt, stop=[], max_bytes=2, n=1, seed=1),
+                                  on_update=lambda c: at_join.append(running.written) if not at_join else None)
+        assert newcomer.done.wait(300) and running.done.wait(300)
+        segments = len(range(SEGMENT, len(long_prompt), SEGMENT)) + 1
+        assert segments == 7
+        assert at_join[0] - at_submit >= segments - 1  # the running stream stepped between the segments
+    finally:
+        batcher.close()

@@ -196,3 +196,13 @@ def test_unreachable_server_is_one_line(tmp_path):
         engine.info()
     with pytest.raises(EngineUnavailable, match="must start with http"):
         RemoteEngine("localhost:8421")
+
+
+def test_a_slow_answer_marks_the_engine_slow(server):
+    from engine.remote import RemoteEngine
+
+    statuses = []
+    engine = RemoteEngine(server.url, slow_s=0.0, on_status=statuses.append)
+    engine.generate(GenerationRequest(_prompt(), max_bytes=4, n=1, seed=0))
+    assert engine.status == "slow" and statuses == ["slow"]
+    assert engine.status_line().startswith(f"remote {server.url}: slow (first byte after ")
