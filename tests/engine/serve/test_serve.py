@@ -206,3 +206,23 @@ def test_a_slow_answer_marks_the_engine_slow(server):
     engine.generate(GenerationRequest(_prompt(), max_bytes=4, n=1, seed=0))
     assert engine.status == "slow" and statuses == ["slow"]
     assert engine.status_line().startswith(f"remote {server.url}: slow (first byte after ")
+
+
+def test_the_client_reconnects_to_a_restarted_server(bundled_engine):
+    from engine.protocol import Engine
+    from engine.remote import RemoteEngine
+    from engine.serve import ServerThread
+    from engine.serve.app import create_app
+
+    first = ServerThread(create_app(bundled_engine))
+    port = first.port
+    engine = RemoteEngine(first.url, retries=1, backoff=0.05)
+    assert isinstance(engine, Engine)
+    with first:
+        want = engine.score("Rivers run.")
+    with pytest.raises(EngineUnavailable, match="unreachable"):
+        engine.score("Rivers run.")
+    assert engine.status == "unreachable"
+    with ServerThread(create_app(bundled_engine), port=port):
+        assert engine.score("Rivers run.") == want  # the same client, a new connection
+        assert engine.status == "ok"
