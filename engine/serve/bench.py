@@ -67,8 +67,8 @@ def _prompts(count: int, prompt_bytes: int, start: int = 0) -> list[bytes]:
     text = text * (2 + (7 * (start + count) + prompt_bytes) // max(1, len(text)))
     out = []
     for i in range(start, start + count):
-        window = text[7 * i: 7 * i + prompt_bytes]
-        out.append(bytes([BOS]) + window.decode("utf-8", "ignore").encode("utf-8"))
+        window = text[7 * i: 7 * i + prompt_bytes].decode("utf-8", "ignore").encode("utf-8")
+        out.append(bytes([BOS]) + window.ljust(prompt_bytes, b" "))  # one length: one set of kernel shapes
     return out
 
 
