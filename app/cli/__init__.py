@@ -25,7 +25,7 @@ from app.cli.options import add_engine_options, add_store_options, refuse
 COMMANDS: dict[str, str] = {
     "import": "import_", "export": "export", "history": "history", "tree": "tree", "generate": "generate",
     "train": "train", "eval": "eval", "inspect": "inspect", "bench": "bench", "check-roundtrip": "check_roundtrip",
-    "quantize": "quantize",
+    "quantize": "quantize", "serve": "serve",
 }
 EDITOR_SUFFIXES = (".md", ".markdown", ".txt")  # a bare word with one of these is a file to create
 READ_ONLY = frozenset({"export", "history", "tree"})  # commands that never create a database
@@ -60,6 +60,8 @@ def build_tui_parser() -> argparse.ArgumentParser:
                    + ", ".join(EDITOR_SUFFIXES) + " or contains a /)")
     add_store_options(p)
     add_engine_options(p)
+    p.add_argument("--engine", default=os.environ.get("SCRIBA_ENGINE") or None, metavar="URL",
+                   help="use the engine served at URL (scriba serve) instead of loading a model ($SCRIBA_ENGINE)")
     return p
 
 
@@ -124,7 +126,8 @@ def _run_editor(argv: list[str]) -> int:
         return stop
     from app.tui import run_app  # Textual, and the engine behind it, only for the editor
 
-    return run_app(args.file, db_path=args.db, model_dir=args.model, backend=args.backend, device=args.device)
+    return run_app(args.file, db_path=args.db, model_dir=args.model, backend=args.backend, device=args.device,
+                   engine_url=args.engine)
 
 
 def main(argv: list[str] | None = None) -> int:

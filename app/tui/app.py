@@ -47,7 +47,7 @@ class ScribaApp(App):
                  backend: str = "auto", device: str | None = None, *, engine: Engine | None = None,
                  load_engine: bool = True, watch: bool = True, autosave: bool | None = None,
                  n_candidates: int | None = None, max_bytes: int | None = None, seed: int | None = None,
-                 temperature: float | None = None, top_p: float | None = None) -> None:
+                 temperature: float | None = None, top_p: float | None = None, engine_url: str | None = None) -> None:
         super().__init__()
         self.settings, self.settings_problem = settings_file.load()
         # given for this run (None: the settings')
@@ -56,7 +56,7 @@ class ScribaApp(App):
                           if value is not None}
         self._seed, self._max_bytes = seed, max_bytes
         self.options = EditorOptions(Path(path), db_path, model_dir, backend, device, watch=watch,
-                                     load_engine=load_engine)
+                                     load_engine=load_engine, engine_url=engine_url)
         self._apply_run_settings()
         self.main = MainScreen(self.options, engine)
         self._exit_requested = False

@@ -75,6 +75,13 @@ class Assistant:
     def _load_engine(self) -> None:
         started = time.perf_counter()
         try:
+            if self.options.engine_url:  # a served engine: its status shows as calls go (engine.remote)
+                from engine.remote import RemoteEngine  # noqa: PLC0415
+
+                engine = RemoteEngine(self.options.engine_url, on_status=self._remote_status)
+                engine.info()  # fetched here, in the worker: _engine_ready reads it back without the network
+                self.screen.post_message(EngineLoaded(engine, time.perf_counter() - started))
+                return
             # torch loads here, in a worker, after the document is on screen
             from engine.api import load_engine  # noqa: PLC0415
 
@@ -83,6 +90,15 @@ class Assistant:
             self.screen.post_message(EngineFailed(str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
             return
         self.screen.post_message(EngineLoaded(engine, time.perf_counter() - started))
+
+    def _remote_status(self, status: str) -> None:
+        """A served engine answered ok / slow / not at all (called from the worker that called it)."""
+        self.screen.app.call_from_thread(self._show_remote_status)
+
+    def _show_remote_status(self) -> None:
+        if self.engine is not None and hasattr(self.engine, "status_line"):
+            self.status.engine = f"{self.engine_name} · {self.engine.status_line()}"
+            self.status.engine_ok = self.engine.status == "ok"
 
     def engine_loaded(self, message: EngineLoaded) -> None:
         self._engine_ready(message.engine)
