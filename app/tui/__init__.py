@@ -27,8 +27,8 @@ def run_app(path: str | None, db_path=None, model_dir=None, backend: str = "auto
     from app.tui.app import ScribaApp
 
     app = ScribaApp(file, db_path=db_path, model_dir=model_dir, backend=backend, device=device,
-                    autosave=None if autosave else False,
-                    engine_url=engine_url)  # None: the settings' (--no-autosave turns it off)
+                    autosave=None if autosave else False,  # None: the settings' (--no-autosave turns it off)
+                    engine_url=engine_url)
     result = app.run()
     if app.main.recorder.farewell:
         print(app.main.recorder.farewell, file=sys.stderr)
