@@ -39,6 +39,7 @@ from engine.train.validate import evaluate
 log = logging.getLogger("scriba.train")
 
 Progress = Callable[[dict], None]
+COMPILE_STEPS = 2  # steps that compile kernels before the time budget starts counting
 EXPORT_DTYPES = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16, "int8": "int8"}
 
 
@@ -182,6 +183,8 @@ class Trainer:
         loader = Loader(self.stream, self.cfg.batch_size * self.cfg.grad_accum, pin_memory=self.device.type == "cuda")
         self.data_state = self.stream.state_dict()
         self.t_start = self.t_last = self.t_step = time.time()
+        # the first steps compile kernels (Triton: minutes on a cold machine): the time budget starts after them
+        self.warm_left, self.warmup_s = COMPILE_STEPS, 0.0
         self.bytes_last = self.bytes_seen
         self._reset_sums()
         try:
@@ -195,6 +198,8 @@ class Trainer:
         while self.step < self.end_step:
             batch, self.data_state = next(loader)
             factor, gnorm = self._optimizer_step(batch)
+            if self.warm_left:
+                self._warmed_up_step()
             if self.step % self.cfg.log_every == 0 or self.step == self.end_step:
                 self._log_step(factor, gnorm)
             if self.step < self.end_step:
@@ -207,13 +212,28 @@ class Trainer:
                 return reason or "max_steps"
         return "max_steps" if self.step >= self.cfg.max_steps else "stop_after"
 
+    def _warmed_up_step(self) -> None:
+        """Count down the compile steps; after the last, start the budget's clock from now."""
+        self.warm_left -= 1
+        if self.warm_left:
+            return
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        now = time.time()
+        self.warmup_s = now - self.t_start
+        self.t_start = self.t_step = now
+        self.metrics.write({"event": "warmed_up", "step": self.step, "seconds": round(self.warmup_s, 3)})
+        log.info("first %d steps (kernel compilation) took %.1f s; not counted in the time budget", COMPILE_STEPS,
+                 self.warmup_s)
+
     def _optimizer_step(self, batch: torch.Tensor) -> tuple[float, torch.Tensor | None]:
         """One optimiser step over the batch's micro-batches; returns (lr factor, gradient norm)."""
         cfg = self.cfg
         batch = batch.to(self.device, non_blocking=True)
         progress = None
         if cfg.time_budget:
-            progress = budget_progress(self.step, cfg, self.elapsed_before + time.time() - self.t_start,
+            running = 0.0 if self.warm_left else time.time() - self.t_start
+            progress = budget_progress(self.step, cfg, self.elapsed_before + running,
                                        cfg.time_budget + self.elapsed_before)
         factor = lr_factor(self.step, cfg, progress)
         set_lr(self.optimizer, cfg, factor)
@@ -264,7 +284,8 @@ class Trainer:
         last_step_s, self.t_step = now - self.t_step, now
         if self.stop_event.is_set():
             return "interrupted"
-        if self.cfg.time_budget and now - self.t_start + 1.5 * last_step_s > self.cfg.time_budget:
+        budget = self.cfg.time_budget
+        if budget and not self.warm_left and now - self.t_start + 1.5 * last_step_s > budget:
             return "time_budget"
         return None
 
@@ -295,12 +316,14 @@ class Trainer:
         if self.dist.main:
             export = run.export_dir
             extra = {"steps": self.step, "bytes": self.bytes_seen, "elapsed_s": round(elapsed, 1),
+                     "compile_steps_s": round(self.warmup_s, 1),
                      "device": str(self.device), "backend": self.backend, "world": self.dist.world,
                      "stopped": reason, "val": results,
                      "data": {"paths": run.data.paths or [str(corpus_dir())], "seq_len": run.data.seq_len,
                               "mixture": run.data.mixture}}
             self.model.save(export, dtype=EXPORT_DTYPES[self.cfg.export_dtype], extra=extra)
             self.metrics.write({"event": "end", "step": self.step, "stopped": reason, "elapsed": elapsed,
+                                "warmup_s": self.warmup_s,
                                 "export": str(export)})
             log.info("%s at step %d; model in %s", reason, self.step, export)
         return TrainResult(self.step, reason, elapsed, self.bytes_seen, results, export)

@@ -134,6 +134,22 @@ def test_time_budget_stops_and_saves(tmp_path, corpus):
     assert (tmp_path / "t/model/model.safetensors").is_file()
 
 
+def test_time_budget_starts_after_the_compile_steps(tmp_path, corpus):
+    """The first steps compile kernels (minutes on a cold GPU): the budget counts only the steps after them."""
+    recs = _train(tmp_path / "w", corpus, "--max-steps", "100000", "--time-budget", "2")
+    warm = [r for r in recs if r.get("event") == "warmed_up"]
+    end = [r for r in recs if r.get("event") == "end"][-1]
+    assert len(warm) == 1 and warm[0]["step"] == 2 and warm[0]["seconds"] > 0
+    assert end["stopped"] == "time_budget" and end["step"] > 2
+    assert end["warmup_s"] == pytest.approx(warm[0]["seconds"], abs=1e-3)
+    after = [warm[0]["time"]] + [r["time"] for r in recs if "loss" in r and r["step"] > 2]
+    longest_step = max(b - a for a, b in zip(after, after[1:]))
+    # the budget's clock started at the warmed_up event; it stops before a step would overrun it (the first
+    # step after warm-up cannot be foreseen, so by at most one step)
+    assert end["elapsed"] <= 2 + longest_step
+    assert end["elapsed"] == pytest.approx(after[-1] - warm[0]["time"], abs=0.5)  # the warm-up is not in it
+
+
 def test_resume_without_checkpoint_is_a_clean_error(tmp_path, capsys):
     assert main(["--out", str(tmp_path / "none"), "--resume"]) == 1
     assert "nothing to resume" in capsys.readouterr().err
