@@ -145,14 +145,22 @@ def test_load_engine_errors(tmp_path):
             load_engine(tmp_path, device="cuda")
 
 
+@pytest.fixture(scope="module")
+def gpu_engine():
+    from engine.resources import bundled_model_dir
+
+    return load_engine(bundled_model_dir(), backend="mamba_ssm", device="cuda")  # loaded and warmed up once
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("nbytes", [4095, 4096, 4097, 65536])
-def test_bundled_model_generates_on_the_gpu_after_a_long_prompt(nbytes):
+def test_bundled_model_generates_on_the_gpu_after_a_long_prompt(gpu_engine, nbytes):
     """Prompts of 4 KB and more crashed the Triton scan ("illegal memory access"): the last prefill segment
     held no chunk boundary, and the dechunking EMA ran mamba_chunk_scan_combined on an empty sequence."""
-    from engine.resources import bundled_model_dir, demo_document
+    from engine.resources import demo_document
 
-    engine = load_engine(bundled_model_dir(), backend="mamba_ssm", device="cuda")
+    engine = gpu_engine
+    engine.sampler.cache.clear()
     text = demo_document().read_bytes()
     prompt = bytes([BOS]) + (text * (nbytes // len(text) + 1))[:nbytes]
     cands = engine.generate(GenerationRequest(prompt, max_bytes=16, n=3, seed=0))
