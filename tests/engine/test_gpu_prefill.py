@@ -122,3 +122,15 @@ def test_fused_step_equals_reference_step_on_the_bundled_model(engine, document)
             assert rel(l_tri, l_ref) < 1e-4
     finally:
         use_fused_step(model, "triton")
+
+
+@pytest.mark.parametrize("nbytes", [2049, 4097])
+def test_cpu_sized_segments_with_a_boundaryless_last_segment(engine, reference, document, nbytes):
+    """1 KB segments (the CPU's, and the server's cache granularity) leave a 1-byte last segment that holds no
+    chunk boundary: the case that crashed the Triton scan. Same logits as the reference in one pass."""
+    from engine.generate import SEGMENT, PrefixCache, Sampler
+
+    logits, _ = Sampler(engine.model, PrefixCache(0), segment=SEGMENT).prefill(document[:nbytes])
+    with torch.no_grad():
+        ref = reference(torch.tensor(list(document[:nbytes]), device="cuda")[None])
+    assert rel(logits[0], ref.logits[0, -1]) < 2e-2
