@@ -19,9 +19,13 @@ log = logging.getLogger("scriba.engine")
 def configure_triton_cache() -> Path:
     """Point TRITON_CACHE_DIR at <user cache>/scriba/triton (unless set) and keep autotuning results."""
     if "TRITON_CACHE_DIR" not in os.environ:
-        from platformdirs import user_cache_dir
+        try:
+            from platformdirs import user_cache_dir
 
-        path = Path(user_cache_dir("scriba")) / "triton"
+            base = Path(user_cache_dir("scriba"))
+        except ImportError:  # a bare GPU image: platformdirs' answer on Linux
+            base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "scriba"
+        path = base / "triton"
         path.mkdir(parents=True, exist_ok=True)
         os.environ["TRITON_CACHE_DIR"] = str(path)
     os.environ.setdefault("TRITON_CACHE_AUTOTUNING", "1")
