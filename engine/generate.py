@@ -150,7 +150,9 @@ class Sampler:
         if self.device.type != "cuda":
             return report
         probe = bytes([BOS]) + b"Warm-up text, with words of several lengths. " * (2 * self.segment // 46 + 1)
-        self.prefill(probe[: 2 * self.segment + 17], cache=False)
+        # Triton specialises integer arguments on divisibility by 16: lengths of both kinds, with and without a state
+        for n in (2 * self.segment + 17, 1003, 1024):
+            self.prefill(probe[:n], cache=False)
         torch.cuda.synchronize()
         report["prefill_s"] = time.perf_counter() - t0
         if graphs:
