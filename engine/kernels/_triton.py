@@ -32,7 +32,7 @@ def _conv_window(conv_ptr, s_cb, s_cc, s_ck, xbc_ptr, s_xb, w_ptr, s_wc, bias_pt
 
 @triton.jit
 def _conv_ssm_step_kernel(conv_ptr, s_cb, s_cc, s_ck, xbc_ptr, s_xb, w_ptr, s_wc, bias_ptr,
-                          ssm_ptr, s_sb, s_sh, s_sp, s_sn, dt_ptr, s_db, dt_bias_ptr, a_ptr, d_ptr, z_ptr, s_zb,
+                          ssm_ptr, s_sb, s_sh, s_sp, s_sn, dt_ptr, s_db, dt_bias_ptr, a_log_ptr, d_ptr, z_ptr, s_zb,
                           conv_out_ptr, ssm_out_ptr, y_ptr,
                           H: tl.constexpr, P: tl.constexpr, N: tl.constexpr, K: tl.constexpr,
                           BP: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
@@ -57,7 +57,7 @@ def _conv_ssm_step_kernel(conv_ptr, s_cb, s_cc, s_ck, xbc_ptr, s_xb, w_ptr, s_wc
     one_e = 1.0 + e
     soft = tl.where(one_e == 1.0, e, tl.log(one_e) * e / (one_e - 1.0))  # log1p(e), accurate for small e
     dt = tl.where(dt > 20.0, dt, soft)  # F.softplus's threshold
-    decay = tl.exp(dt * tl.load(a_ptr + h).to(tl.float32))
+    decay = tl.exp(-dt * tl.exp(tl.load(a_log_ptr + h).to(tl.float32)))  # exp(dt A), A = -exp(A_log)
     m2 = mp[:, None] & mn[None, :]
     S = tl.load(ssm_ptr + b * s_sb + h * s_sh + offs_p[:, None] * s_sp + offs_n[None, :] * s_sn, mask=m2, other=0.0)
     S = S * decay + (dt * x)[:, None] * B[None, :]
@@ -67,7 +67,7 @@ def _conv_ssm_step_kernel(conv_ptr, s_cb, s_cc, s_ck, xbc_ptr, s_xb, w_ptr, s_wc
     tl.store(y_ptr + b * HP + ch_x, y * z * tl.sigmoid(z), mask=mp)
 
 
-def conv_ssm_step(conv_state, xBC, conv_w, conv_b, ssm_state, dt, dt_bias, A, D, z):
+def conv_ssm_step(conv_state, xBC, conv_w, conv_b, ssm_state, dt, dt_bias, A_log, D, z):
     b, h, p, n = ssm_state.shape
     c, k = conv_state.shape[1], conv_state.shape[2]
     for t, name in ((xBC, "xBC"), (dt, "dt"), (z, "z"), (conv_w, "conv_w")):
@@ -78,7 +78,7 @@ def conv_ssm_step(conv_state, xBC, conv_w, conv_b, ssm_state, dt, dt_bias, A, D,
     y = torch.empty(b, h * p, device=xBC.device, dtype=torch.float32)
     _conv_ssm_step_kernel[(b, h)](
         conv_state, conv_state.stride(0), conv_state.stride(1), conv_state.stride(2), xBC, xBC.stride(0),
-        conv_w, conv_w.stride(0), conv_b, ssm_state, *ssm_state.stride(), dt, dt.stride(0), dt_bias, A, D,
+        conv_w, conv_w.stride(0), conv_b, ssm_state, *ssm_state.stride(), dt, dt.stride(0), dt_bias, A_log, D,
         z, z.stride(0), conv_out, ssm_out, y, H=h, P=p, N=n, K=k,
         BP=triton.next_power_of_2(p), BN=triton.next_power_of_2(n), BK=triton.next_power_of_2(k))
     return conv_out, ssm_out, y

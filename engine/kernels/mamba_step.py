@@ -14,21 +14,22 @@ from engine.ssm import reference
 
 
 def conv_ssm_step(conv_state: Tensor, xBC: Tensor, conv_w: Tensor, conv_b: Tensor, ssm_state: Tensor, dt: Tensor,
-                  dt_bias: Tensor, A: Tensor, D: Tensor, z: Tensor,
+                  dt_bias: Tensor, A_log: Tensor, D: Tensor, z: Tensor,
                   impl: str = "torch") -> tuple[Tensor, Tensor, Tensor]:
     """conv_state (b, c, k) the last k conv inputs; xBC (b, c) this position's (c = h*p + 2n); conv_w (c, k);
-    conv_b (c,); ssm_state (b, h, p, n) fp32; dt (b, h) before softplus; dt_bias, A (= -exp(A_log)), D (h,);
+    conv_b (c,); ssm_state (b, h, p, n) fp32; dt (b, h) before softplus; dt_bias, A_log (A = -exp(A_log)), D (h,);
     z (b, h*p) the gate. Returns the new conv state (b, c, k, conv_state's dtype), the new SSM state
     (b, h, p, n) fp32 and y (b, h*p) fp32 = (S C + D x) * silu(z). Inputs are not modified."""
     if impl == "triton":
         from engine.kernels import _triton
 
-        return _triton.conv_ssm_step(conv_state, xBC, conv_w, conv_b, ssm_state, dt, dt_bias, A, D, z)
+        return _triton.conv_ssm_step(conv_state, xBC, conv_w, conv_b, ssm_state, dt, dt_bias, A_log, D, z)
     b, h, p, n = ssm_state.shape
     conv = torch.cat([conv_state[..., 1:], xBC[..., None].to(conv_state.dtype)], dim=-1)
     xbc = F.silu((conv * conv_w).sum(-1) + conv_b)
     x, B, C = torch.split(xbc, [h * p, n, n], dim=-1)
     dt = F.softplus(dt.float() + dt_bias.float())
+    A = -torch.exp(A_log.float())
     y, ssm = reference.ssd_step(ssm_state, x.view(b, h, p), dt, A, B.view(b, 1, n), C.view(b, 1, n), D)
     return conv, ssm, y.reshape(b, h * p) * F.silu(z.float())
 

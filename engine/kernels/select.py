@@ -13,6 +13,7 @@ def use_fused_step(model, impl: str = "auto") -> str:
     """impl "triton", "torch" (the reference step) or "auto" (triton where it can run). Returns the choice
     and logs it; asking for "triton" where it cannot run raises."""
     from engine.hnet import Stage
+    from engine.layers import RMSNorm
     from engine.ssm import Mamba2Mixer
 
     ok, how = triton_status()
@@ -24,7 +25,7 @@ def use_fused_step(model, impl: str = "auto") -> str:
     if impl not in ("triton", "torch"):
         raise ValueError(f"unknown step implementation {impl!r} (auto, triton, torch)")
     for m in model.modules():
-        if isinstance(m, (Mamba2Mixer, Stage)):
+        if isinstance(m, (Mamba2Mixer, Stage, RMSNorm)):
             m.step_impl = impl if impl == "triton" else None
     log.info("decode step: %s", f"fused Triton kernels ({how})" if impl == "triton" else "reference (torch)")
     return impl

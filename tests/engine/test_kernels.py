@@ -39,7 +39,7 @@ def mamba_inputs(b, h, p, n, k, dtype, device, seed=0, strided=True):
     conv_state = r(b, c, k + 3)[..., -k:] if strided else r(b, c, k)
     return dict(conv_state=conv_state, xBC=xBC, conv_w=r(c, k, scale=0.5), conv_b=r(c, scale=0.1),
                 ssm_state=r(b, h, p, n), dt=dt, dt_bias=r(h, scale=0.5) - 3,
-                A=-torch.rand(h, generator=g).to(device) * 8, D=r(h), z=z)
+                A_log=torch.log(torch.rand(h, generator=g) * 15 + 1).to(device), D=r(h), z=z)
 
 
 @pytest.mark.parametrize("shape", [(1, 10, 64, 64, 4), (3, 16, 64, 64, 4), (2, 4, 32, 16, 4), (2, 3, 24, 20, 3)])
