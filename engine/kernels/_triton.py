@@ -46,7 +46,7 @@ def _conv_ssm_step_kernel(conv_ptr, s_cb, s_cc, s_ck, xbc_ptr, s_xb, w_ptr, s_wc
     mn = offs_n < N
     ch_x = h * P + offs_p
     x = _conv_window(conv_ptr, s_cb, s_cc, s_ck, xbc_ptr, s_xb, w_ptr, s_wc, bias_ptr, conv_out_ptr, b, ch_x, mp,
-                     True, C_DIM, K, BK)
+                     h >= 0, C_DIM, K, BK)  # each head writes its own x channels
     # B and C are shared by all heads (ngroups 1): every program computes them, head 0 writes their window
     B = _conv_window(conv_ptr, s_cb, s_cc, s_ck, xbc_ptr, s_xb, w_ptr, s_wc, bias_ptr, conv_out_ptr, b,
                      HP + offs_n, mn, h == 0, C_DIM, K, BK)
