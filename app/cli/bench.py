@@ -47,6 +47,13 @@ def run(args) -> int:
             return refuse(exc, NAME)
         print(json.dumps(report, indent=2) if args.json else serve_bench.format_serve_report(report))
         return 0
+    if args.model and (args.device or "").startswith("cuda"):  # the product path beside today's, on a GPU
+        try:
+            report = bench.run_product_bench(args.model, args.device, args.backend)
+        except EngineUnavailable as exc:
+            return refuse(exc, NAME)
+        print(json.dumps(report, indent=2) if args.json else bench.format_product_report(report))
+        return 0
     if args.model:
         try:
             report = bench.run_model_bench(args.model, args.device, args.backend)
