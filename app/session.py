@@ -27,7 +27,7 @@ from pathlib import Path
 
 from platformdirs import user_data_dir
 
-from app import file_state, writing
+from app import file_state, undo, writing
 from app.file_state import ExternalMerge
 from app.instances import Presence
 from app.journal import Journal, JournalEntry
@@ -374,7 +374,8 @@ class Session:
         """The queued changes wait for the database's lock (another program is writing)."""
         return self._worker is not None and self._worker.waiting
 
-    def _queue(self, request: CommitRequest, restore: tuple[int, str | None] | None = None) -> None:
+    def _queue(self, request: CommitRequest, restore: tuple[int, str | None] | None = None, job=None) -> None:
+        """Queue `request` on the store worker: a commit, a restore, or `job(chain, request)` (an undo)."""
         request.adopted, self._adopted = self._adopted, False
         self._in_flight += 1
         chain = self._chain
@@ -386,7 +387,9 @@ class Session:
                                       error=StoreError(f"{type(result).__name__}: {result}"))
             self._recorded(result)
 
-        if restore is None:
+        if job is not None:
+            self._worker.submit(lambda: job(chain, request), done)
+        elif restore is None:
             self.unrecorded = True
             self._worker.submit(lambda: chain.commit(request), done)
         else:
@@ -478,10 +481,16 @@ class Session:
             return True
         return {n.id for n in doc.walk()} != before
 
-    def insert_after(self, node_id: str, kind: str) -> str:
+    def insert_after(self, node_id: str | None, kind: str) -> str:
         """A new paragraph (or heading) right after `node_id` (after a heading: a paragraph at the top of
-        its section, a heading after it at the same level). Returns the new node's id."""
+        its section, a heading after it at the same level; None: at the end of the document, a level-1
+        heading). Returns the new node's id."""
         doc = self.doc
+        if node_id is None:
+            text = "New paragraph." if kind == "paragraph" else "# New section"
+            new_id = doc.insert(doc.root.id, len(doc.root.children), kind, text)
+            self.commit(doc, author="writer", operation="insert")
+            return new_id
         node = doc.node(node_id)
         if node.kind.value == "sentence":
             node = node.parent
@@ -582,6 +591,22 @@ class Session:
         revisions = self.store.restore(self.doc_id, revision_id, node_id)
         self.doc, self.revision = self.store.current(self.doc_id)
         return revisions
+
+    def undo(self, redo: bool = False, then=None):
+        """Undo the document's last change (redo=True: redo the last undone one), as a restore recorded as
+        new revisions (app.undo: nothing leaves the history). Returns (app.undo.Step, revisions); recording
+        in the background: queued after the commits before it, None returned, `then(CommitResult)` once
+        done (`request.what` names the change; error NothingToUndo when there was none to undo).
+        StoreError: no store (history is off)."""
+        if self.store is None or self.doc_id is None:
+            raise StoreError(f"{'redo' if redo else 'undo'} needs the history, and {self.store_error or 'it is off'}")
+        if self._worker is not None and self._chain is not None:
+            self._queue(CommitRequest([], "writer", "restore", then=then),
+                        job=lambda chain, request: undo.in_chain(chain, request, redo))
+            return None
+        done = undo.step(self.store, self.doc_id, redo)
+        self.doc, self.revision = self.store.current(self.doc_id)
+        return done
 
     # -- the file ----------------------------------------------------------------------------------
 

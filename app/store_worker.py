@@ -209,7 +209,7 @@ class CommitChain:
         if req.adopted and self.stored is not None:
             self.committed, self.stored = self.stored, None
         try:
-            revisions = self.store.restore(self.doc_id, revision_id, node_id)
+            revisions = self.store.restore(self.doc_id, revision_id, node_id, params=req.meta.get("params"))
         except StoreError as exc:
             if is_locked(exc):
                 raise

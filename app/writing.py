@@ -10,7 +10,8 @@ A proposal keeps a copy of the document it was made on and that document's revis
 candidate always commits against that base revision: the store merges it with newer changes to other
 nodes (the writer kept typing while the model wrote, another window edited elsewhere) and raises
 `app.store.errors.ConflictError` when the node itself changed since (never a silent overwrite).
-The length cap is the same everywhere: `min(the level's cap from the prompt, the requested max_bytes)`.
+The length cap is the same everywhere: `min(the level's cap from the prompt, the requested max_bytes, the
+writer's cap for the level (settings))`.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class Sampling:
     top_p: float = 0.95
     seed: int | None = None
     max_bytes: int | None = None
+    caps: dict[str, int] = field(default_factory=dict)  # level -> at most this many bytes (app.settings)
 
 
 @dataclass
@@ -68,6 +70,7 @@ class Proposal:
     params: dict  # what the store records: n, temperature, top_p, seed, max_bytes (capped)
     document: Document  # a copy of the document as it was proposed on (accepting applies to it)
     base_revision: int | None  # the store revision of `document` (None: no store)
+    add: bool = False  # the action's "add" variant (expand: add to the section, nothing replaced)
 
     @property
     def operation(self) -> str:
@@ -76,21 +79,25 @@ class Proposal:
 
 
 def propose(doc: Document, node_id: str | None, action: str, instruction: str | None = None,
-            sampling: Sampling = Sampling(), base_revision: int | None = None) -> Proposal:
-    """The proposal for `action` (a name of engine.actions.ACTIONS) on `node_id` of `doc`.
+            sampling: Sampling = Sampling(), base_revision: int | None = None, *, add: bool = False) -> Proposal:
+    """The proposal for `action` (a name of engine.actions.ACTIONS) on `node_id` of `doc` (add=True: its
+    "add" variant, engine.actions.WritingAction.add).
     Raises ActionRefused (or KeyError for a node not in `doc`) with a one-line reason."""
     entry = actions.get(action)
     instruction = (instruction or None) if entry.instruction != "never" else None
     if not entry.node_kinds:
         node_id = None  # a whole-document action (outline)
-    task = make_task(doc, node_id, entry.name, instruction)
+    task = make_task(doc, node_id, entry.name, instruction, add=add)
     prompt = build_prompt(task)
-    max_bytes = min(prompt.max_bytes, sampling.max_bytes or prompt.max_bytes)
+    max_bytes = min(prompt.max_bytes, sampling.max_bytes or prompt.max_bytes,
+                    sampling.caps.get(prompt.level) or prompt.max_bytes)
     params = {"n": max(1, int(sampling.n)), "temperature": sampling.temperature, "top_p": sampling.top_p,
               "seed": sampling.seed, "max_bytes": max_bytes}
     request = GenerationRequest(prompt.data, stop=prompt.stop, stop_after=prompt.stop_after, **params)
+    if add:
+        params["mode"] = "add"  # recorded with the change: the candidate was added to the section
     return Proposal(entry, node_id, instruction, task, request, params, Document.from_records(doc.records()),
-                    base_revision)
+                    base_revision, add)
 
 
 def generate(engine: Engine, proposal: Proposal, on_update: Callable[[list[Candidate]], None] | None = None,
@@ -120,7 +127,8 @@ def apply(proposal: Proposal, texts: list[str], index: int, onto: Document | Non
     if not 0 <= index < len(texts):
         raise actions.ActionRefused(f"there are {len(texts)} candidates, not {index + 1}")
     doc = proposal.document if onto is None else onto
-    return apply_candidate(doc, proposal.node_id, proposal.action.name, texts[index], with_changes=True)
+    return apply_candidate(doc, proposal.node_id, proposal.action.name, texts[index], with_changes=True,
+                           add=proposal.add)
 
 
 def commit_meta(proposal: Proposal, texts: list[str], index: int, model: str | None) -> dict:

@@ -10,19 +10,24 @@ on exactly the spans the editor asks for. The byte layout of the prompt is engin
 The spans (DESIGN.md, "Writing actions as bytes"):
   rewrite    a sentence or a paragraph (a heading is rewritten as summarise)
   summarise  the heading line of the section the node is in (the node itself when it is a heading)
-  expand     the body of that section
+  expand     the body of that section; "add to the section" (WritingAction.add_span / add): new text after
+             the section's own text, before its first subsection, nothing removed
   continue   new text right after the node: after a sentence it goes on in the same paragraph; after a
              paragraph, heading or block it is a new paragraph (no node: after the document)
   outline    heading lines only, from a premise (the instruction) and the headings there are already
-The old text goes into the prompt only with an instruction (a rewrite "as asked"); without one, the
-span is simply filled in again from its context, exactly as in training. No torch here.
+The old text goes into the prompt only with a free-text instruction (a rewrite "as asked", trained only on
+the writer's accepted revisions); without one, the span is simply filled in again from its context, exactly
+as in training. An instruction made of the trained forms (engine.instructions: words to include, a length,
+opening words, list or prose) goes in canonically and without the old text, as training writes it. No torch.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
+from engine import instructions
 from engine.document import Document
 from engine.tasks import PREFIX_BUDGET, SUFFIX_BUDGET, Action, Task, align, fit
 
@@ -69,8 +74,11 @@ class WritingAction:
     instruction: str  # "never" | "optional" | "required": whether it takes / asks the writer for an instruction
     prompt: tuple[str, str] = ("", "")  # (title, placeholder) of the instruction dialog
     example_kinds: tuple[str, ...] = ()  # the training mixture's kinds that cut this action's spans
-    span: Callable[[Document, str | None], Span] | None = None  # set below, by `_rule`
+    span: Callable[[Document, str | None], Span] | None = None
     apply: Callable[[Document, str | None, str], None] | None = None
+    # the "add" variant (expand: add to the section instead of replacing its body); None: none
+    add_span: Callable[[Document, str | None], Span] | None = None
+    add: Callable[[Document, str | None, str], None] | None = None
 
     @property
     def needs_node(self) -> bool:
@@ -136,6 +144,26 @@ def expand_span(doc: Document, node_id: str | None) -> Span:
                 new_suffix=("\n\n" + rest) if rest else "\n")
 
 
+def _own_text_end(doc: Document, md: str, head) -> int:
+    """Where new text added to `head`'s section goes: after the section's own text (its paragraphs and
+    blocks), before its first subsection; right after the heading line when it has no text of its own."""
+    _, he = aligned(doc, md, head.id)
+    bs, be = doc.span(head.id, "body")
+    sub = next((c for c in head.children if str(c.kind) == "heading"), None)
+    s, e = align(md, max(bs, he), doc.span(sub.id)[0] if sub is not None else be)
+    return e if s < e else he
+
+
+def expand_add_span(doc: Document, node_id: str | None) -> Span:
+    """New section text added after the section's own text (nothing of it is replaced)."""
+    head = section_heading(doc, node_id)
+    md = doc.to_markdown()
+    at = _own_text_end(doc, md, head)
+    rest = md[at:].lstrip("\n")
+    return Span("section", at, at, md, head.level, head.id, new_prefix=md[:at] + "\n\n",
+                new_suffix=("\n\n" + rest) if rest else "\n")
+
+
 def continue_span(doc: Document, node_id: str | None) -> Span:
     md = doc.to_markdown()
     if node_id is None:
@@ -159,11 +187,80 @@ def document_title(doc: Document) -> str:
     return ""
 
 
+# ---------------------------------------------------------------------------------------- house style
+# A candidate comes out in the corpus's normal form (one line per paragraph, "- " bullets, "\n"); the apply
+# rules put it in the document's own: a hard-wrapped paragraph stays wrapped at its width, CRLF line ends and
+# the bullet character the document uses are kept, so an accepted candidate does not stand out.
+_BULLET_LINE = re.compile(r"^(\s*)([-*+])([ \t])", re.M)
+
+
+def line_end(md: str) -> str:
+    """The document's line end: CRLF when most of its lines end so."""
+    return "\r\n" if md.count("\r\n") * 2 > md.count("\n") else "\n"
+
+
+def bullet_char(md: str) -> str | None:
+    """The bullet character the document's lists use most (None: it has no bulleted list)."""
+    found = _BULLET_LINE.findall(md)
+    if not found:
+        return None
+    return max("-*+", key=lambda c: sum(1 for _, b, _ in found if b == c))
+
+
+def wrap_width(paragraph: str) -> int:
+    """The column a hard-wrapped paragraph is wrapped at (its longest line but the last), 0 if one line."""
+    lines = paragraph.replace("\r", "").split("\n")
+    return max(len(ln) for ln in lines[:-1]) if len(lines) > 1 else 0
+
+
+def wrap(text: str, width: int, eol: str = "\n", first_col: int = 0) -> str:
+    """One paragraph's text greedily wrapped at `width` columns (the first line starting at `first_col`)."""
+    words, lines, cur, col = text.split(), [], "", first_col
+    for w in words:
+        if cur and col + 1 + len(w) > width and not _OPENS_BLOCK.match(w):
+            lines.append(cur)
+            cur, col = w, len(w)
+        else:
+            cur, col = (cur + " " + w, col + 1 + len(w)) if cur else (w, col + len(w))
+    lines.append(cur)
+    return eol.join(lines)
+
+
+_OPENS_BLOCK = re.compile(r"^(?:[-+*>#|=<`~_]|\d{1,9}[.)](?:\s|$))")
+
+
+def house_style(md: str, text: str) -> str:
+    """Block text (a section body, an outline, a continuation) in the document's bullets and line ends."""
+    bullet = bullet_char(md)
+    if bullet and bullet != "-":
+        text = _BULLET_LINE.sub(lambda m: m.group(1) + bullet + m.group(3), text)
+    eol = line_end(md)
+    return text.replace("\r\n", "\n").replace("\n", eol) if eol != "\n" else text
+
+
 # ---------------------------------------------------------------------------------------- apply rules
 def _apply_rewrite(doc: Document, node_id: str | None, text: str) -> None:
-    if str(doc.node(node_id).kind) == "heading":
+    node = doc.node(node_id)
+    kind = str(node.kind)
+    if kind == "heading":
         return _apply_summarise(doc, node_id, text)
-    doc.set_text(node_id, text)
+    para = node if kind == "paragraph" else node.parent
+    md = doc.to_markdown()
+    ps, pe = aligned(doc, md, para.id)
+    old = md[ps:pe]
+    width = wrap_width(old)
+    if not width:
+        doc.set_text(node_id, text)
+        return
+    eol = "\r\n" if "\r\n" in old else "\n"
+    if kind == "paragraph":
+        doc.set_text(para.id, wrap(text, width, eol))
+        return
+    # a sentence: the lines before its own stay; from its line on the paragraph is wrapped again
+    ss, se = aligned(doc, md, node_id)
+    line_start = old.rfind("\n", 0, ss - ps) + 1
+    head, rest = old[:line_start], old[line_start:ss - ps] + " ".join(text.split()) + old[se - ps:]
+    doc.set_text(para.id, head + wrap(rest, width, eol))
 
 
 def _apply_summarise(doc: Document, node_id: str | None, text: str) -> None:
@@ -175,7 +272,20 @@ def _apply_summarise(doc: Document, node_id: str | None, text: str) -> None:
 
 
 def _apply_expand(doc: Document, node_id: str | None, text: str) -> None:
-    doc.replace_section_body(section_heading(doc, node_id).id, text)
+    doc.replace_section_body(section_heading(doc, node_id).id, house_style(doc.to_markdown(), text))
+
+
+def _apply_expand_add(doc: Document, node_id: str | None, text: str) -> None:
+    """The section's body with `text` put after its own text (its subsections follow, unchanged)."""
+    head = section_heading(doc, node_id)
+    if not text.strip():
+        return
+    md = doc.to_markdown()
+    bs, be = doc.span(head.id, "body")
+    at = max(_own_text_end(doc, md, head), bs)
+    own, subsections = md[bs:at].rstrip("\n"), md[at:be].lstrip("\n")
+    body = (own + "\n\n" if own else "") + text.strip() + "\n\n" + subsections
+    doc.replace_section_body(head.id, body if subsections or be < len(md) else body.rstrip("\n") + "\n")
 
 
 def _apply_continue(doc: Document, node_id: str | None, text: str) -> None:
@@ -184,7 +294,8 @@ def _apply_continue(doc: Document, node_id: str | None, text: str) -> None:
         doc.merge_markdown(_block_end(md) + text.strip() + "\n")
         return
     _, e = aligned(doc, md, node_id)
-    glued = text if str(doc.node(node_id).kind) == "sentence" else "\n\n" + text.strip()
+    eol = line_end(md)
+    glued = text if str(doc.node(node_id).kind) == "sentence" else eol * 2 + house_style(md, text.strip())
     doc.merge_markdown(md[:e] + glued + md[e:])
 
 
@@ -199,13 +310,14 @@ def _apply_outline(doc: Document, node_id: str | None, text: str) -> None:
 ACTIONS: dict[str, WritingAction] = {a.name: a for a in [
     WritingAction("expand", Action.EXPAND, "e", "Expand section", "write the body of the selected heading's section",
                   ("heading", "paragraph", "sentence", "block"), "optional", example_kinds=("section",),
-                  span=expand_span, apply=_apply_expand),
+                  span=expand_span, apply=_apply_expand, add_span=expand_add_span, add=_apply_expand_add),
     WritingAction("rewrite", Action.REWRITE, "r", "Rewrite", "rewrite the selected sentence or paragraph",
                   ("sentence", "paragraph", "heading"), "optional", example_kinds=("sentence", "paragraph"),
                   span=rewrite_span, apply=_apply_rewrite),
     WritingAction("instruct", Action.REWRITE, "i", "Rewrite with an instruction…",
-                  "rewrite the selection the way you say", ("sentence", "paragraph", "heading"), "required",
-                  prompt=("Rewrite as…", "e.g. shorter, plainer, more concrete"), example_kinds=("history",),
+                  "rewrite the selection the way you say (trained: " + instructions.HELP + ")",
+                  ("sentence", "paragraph", "heading"), "required",
+                  prompt=("Rewrite as…", "understood: " + instructions.HELP), example_kinds=("history",),
                   span=rewrite_span, apply=_apply_rewrite),
     WritingAction("summarise", Action.SUMMARISE, "s", "Summarise section into its heading",
                   "a new heading line for the section", ("heading", "paragraph", "sentence", "block"), "optional",
@@ -240,10 +352,19 @@ def span_task(span: Span, action: Action, instruction: str | None = None, old: s
                 instruction=instruction, heading_level=heading_level)
 
 
+def span_rule(entry: WritingAction, add: bool = False) -> Callable[[Document, str | None], Span]:
+    """The action's span rule (add=True: its "add" variant; ActionRefused if it has none)."""
+    if add and entry.add_span is None:
+        raise ActionRefused(f"{entry.name} has no 'add' variant")
+    return entry.add_span if add else entry.span
+
+
 def make_task(doc: Document, node_id: str | None, action: str | Action, instruction: str | None = None, *,
-              prefix_budget: int = PREFIX_BUDGET, suffix_budget: int = SUFFIX_BUDGET) -> Task:
-    """The Task for `action` on node `node_id` of `doc` (trimmed to the byte budgets, heading path kept)."""
+              prefix_budget: int = PREFIX_BUDGET, suffix_budget: int = SUFFIX_BUDGET, add: bool = False) -> Task:
+    """The Task for `action` on node `node_id` of `doc` (trimmed to the byte budgets, heading path kept).
+    add=True: the action's "add" variant (expand: new text added to the section, nothing replaced)."""
     entry = get(action)
+    rule = span_rule(entry, add)
     instruction = (instruction or None) if entry.instruction != "never" else None
     if entry.action == Action.OUTLINE:
         span = outline_span(doc)
@@ -251,10 +372,13 @@ def make_task(doc: Document, node_id: str | None, action: str | Action, instruct
         return fit(span_task(span, Action.OUTLINE, premise), prefix_budget, suffix_budget)
     if node_id is None and entry.action != Action.CONTINUE:
         raise ActionRefused(f"{entry.name} needs a node")
-    span = entry.span(doc, node_id)
+    span = rule(doc, node_id)
     act = Action.SUMMARISE if span.level == "heading" else entry.action  # a heading is rewritten as summarise
     md = doc.to_markdown()
     old = md[span.start:span.end] if span.start < span.end else None
+    forms = instructions.parse(instruction) if span.level in instructions.LEVEL_FORMS else None
+    if forms:  # a trained instruction: its canonical spelling and no old text, exactly as training has it
+        return fit(span_task(span, act, instructions.canonical(forms)), prefix_budget, suffix_budget)
     return fit(span_task(span, act, instruction, old), prefix_budget, suffix_budget)
 
 
@@ -269,14 +393,16 @@ def changed_nodes(before: Document, after: Document) -> list[str]:
 
 
 def apply_candidate(doc: Document, node_id: str | None, action: str | Action, text: str, *,
-                    with_changes: bool = False):
+                    with_changes: bool = False, add: bool = False):
     """A new Document with the action's span replaced by `text` (a finished candidate: engine.tasks.finish).
-    `doc` itself is not changed. with_changes=True returns (Document, ids of the nodes that changed)."""
+    `doc` itself is not changed. with_changes=True returns (Document, ids of the nodes that changed).
+    add=True: the action's "add" rule (expand: `text` goes after the section's own text)."""
     entry = get(action)
+    span_rule(entry, add)
     if node_id is not None and not text.strip() and entry.action not in (Action.EXPAND, Action.OUTLINE):
         raise ActionRefused("the candidate is empty")
     if node_id is not None and entry.node_kinds and str(doc.node(node_id).kind) not in entry.node_kinds:
         raise ActionRefused(f"cannot {entry.name} a {doc.node(node_id).kind} node")
     new = Document.from_records(doc.records())
-    entry.apply(new, node_id, text)
+    (entry.add if add else entry.apply)(new, node_id, text)
     return (new, changed_nodes(doc, new)) if with_changes else new

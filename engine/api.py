@@ -91,12 +91,16 @@ class InProcessEngine:
 
 
 def load_engine(model_dir: str | Path | None = None, backend: str = "auto",
-                device: str | None = None) -> InProcessEngine:
+                device: str | None = None, warm_up: bool = True) -> InProcessEngine:
     """Load a model directory (default: the bundled model) onto `device` ("cpu", "cuda", or None = the
-    GPU if there is one). Raises EngineUnavailable with a one-line reason."""
+    GPU if there is one). On CUDA, `warm_up` compiles the kernels and captures the decoding graphs now,
+    so no request pays for them (Sampler.warm_up). Raises EngineUnavailable with a one-line reason."""
     import torch
 
+    from engine.kernels.env import configure_triton_cache
     from engine.model import HNetLM, ModelLoadError
+
+    configure_triton_cache()  # before anything imports triton
 
     model_dir = Path(model_dir) if model_dir else BUNDLED_MODEL
     if device is None:
@@ -116,4 +120,6 @@ def load_engine(model_dir: str | Path | None = None, backend: str = "auto",
         raise EngineUnavailable(str(exc)) from exc
     engine = InProcessEngine(model, name=model.config.name)
     log.info("engine: %s", engine.info().summary())
+    if warm_up and model.embed.weight.is_cuda:
+        engine.sampler.warm_up()
     return engine

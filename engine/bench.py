@@ -307,3 +307,171 @@ def format_model_report(r: dict) -> str:
                    for x, y in zip(f["decode"], b["decode"])]
         lines.append("fast / reference: " + " · ".join(ratios))
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- the product path on a GPU
+def _product_prompt(nbytes: int) -> bytes:
+    text = _sample_text()
+    return bytes([0xF5]) + (text * (nbytes // max(1, len(text)) + 1))[: nbytes - 1]
+
+
+def _time_generate(sampler, req) -> tuple[float, int]:
+    _sync(sampler.device)
+    t = time.perf_counter()
+    cands = sampler.generate(req)
+    _sync(sampler.device)
+    return time.perf_counter() - t, sum(c.nbytes for c in cands)
+
+
+def _first_request_child(model_dir: str, mode: str) -> dict:
+    """In a fresh process (TRITON_CACHE_DIR set by the parent): load the engine and serve one request,
+    the editor's usual one (a 4 KB document, 3 candidates of 200 bytes). mode "product" or "baseline"."""
+    from engine.kernels.select import use_fused_step
+
+    t0 = time.perf_counter()
+    engine = load_engine(model_dir, device="cuda", warm_up=mode == "product")
+    if mode == "baseline":  # today's path: eager reference steps, 1 KB prefill segments
+        from engine.generate import SEGMENT
+
+        use_fused_step(engine.model, "torch")
+        engine.sampler.segment = SEGMENT
+    load_s = time.perf_counter() - t0
+    req = GenerationRequest(_product_prompt(4096), stop=[], n=3, max_bytes=200, seed=0)
+    sec, _ = _time_generate(engine.sampler, req)
+    return {"load_s": load_s, "first_request_s": sec}
+
+
+def _first_request(model_dir: str, mode: str, cache_dir: str) -> dict:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, TRITON_CACHE_DIR=cache_dir, TRITON_CACHE_AUTOTUNING="1")
+    code = ("import json, sys; from engine.bench import _first_request_child as f; "
+            "print('RESULT ' + json.dumps(f(sys.argv[1], sys.argv[2])))")
+    proc = subprocess.run([sys.executable, "-c", code, str(model_dir), mode], env=env, capture_output=True,
+                          text=True, timeout=400)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if proc.returncode or line is None:
+        return {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
+    return json.loads(line[len("RESULT "):])
+
+
+def run_product_bench(model_dir: str, device: str | None = None, backend: str = "auto",
+                      first_request: bool = True, doc_bytes: int = 65536, new_bytes: int = 256) -> dict:
+    """The done-means figures of the writing path, each beside its baseline (today's path: eager steps with
+    the reference arithmetic, host sampling, 1 KB prefill segments) in the same run: batch-1 µs per byte,
+    3-candidate aggregate bytes/s, first request after load (fresh process, cold and warm Triton cache),
+    64 KB prefill MB/s, and a long-document request (64 KB, 3 × 200 bytes, nothing cached)."""
+    import tempfile
+
+    from engine.generate import SEGMENT, PrefixCache, Sampler
+    from engine.kernels.select import use_fused_step
+
+    t0 = time.perf_counter()
+    engine = load_engine(model_dir, backend=backend, device=device)
+    load_s = time.perf_counter() - t0
+    product = engine.sampler
+    baseline = Sampler(engine.model, PrefixCache(), segment=SEGMENT)  # graphs None: the eager path
+    fused = any(getattr(m, "step_impl", None) for m in engine.model.modules())
+
+    def as_baseline(on: bool) -> None:
+        use_fused_step(engine.model, "torch" if on or not fused else "triton")
+
+    short = _product_prompt(1024)
+    report = {"model": engine.info().summary(), "device": str(product.device), "load_s": load_s,
+              "decode_path": product.decode_path(3), "fused_step": fused, "figures": {}}
+    figs = report["figures"]
+
+    def side_by_side(name, unit, mine, base, better="higher"):
+        figs[name] = {"unit": unit, "product": mine, "baseline": base,
+                      "speedup": (mine / base if better == "higher" else base / mine) if mine and base else None}
+
+    for n in (1, 3):
+        rates = {}
+        for who, sampler in (("product", product), ("baseline", baseline)):
+            as_baseline(who == "baseline")
+            sampler.prefill(short)
+            req = GenerationRequest(short, stop=[], n=n, max_bytes=new_bytes, seed=0)
+            _time_generate(sampler, GenerationRequest(short, stop=[], n=n, max_bytes=16, seed=0))  # warm
+            sec, written = _time_generate(sampler, req)
+            rates[who] = (sec, written)
+        as_baseline(False)
+        if n == 1:
+            side_by_side("decode_b1_us_per_byte", "µs/B", rates["product"][0] / rates["product"][1] * 1e6,
+                         rates["baseline"][0] / rates["baseline"][1] * 1e6, better="lower")
+        else:
+            side_by_side("decode_3_candidates_bytes_per_s", "B/s", rates["product"][1] / rates["product"][0],
+                         rates["baseline"][1] / rates["baseline"][0])
+
+    doc = _product_prompt(doc_bytes)
+    pre = {}
+    for who, sampler in (("product", product), ("baseline", baseline)):
+        as_baseline(who == "baseline")
+        best = None
+        for _ in range(3):
+            sampler.cache.clear()
+            _sync(product.device)
+            t = time.perf_counter()
+            sampler.prefill(doc)
+            _sync(product.device)
+            best = min(best or 1e9, time.perf_counter() - t)
+        pre[who] = best
+    as_baseline(False)
+    side_by_side("prefill_64k_MB_per_s", "MB/s", len(doc) / pre["product"] / 1e6, len(doc) / pre["baseline"] / 1e6)
+
+    longreq = {}
+    for who, sampler in (("product", product), ("baseline", baseline)):
+        as_baseline(who == "baseline")
+        sampler.cache.clear()
+        longreq[who], _ = _time_generate(sampler, GenerationRequest(doc, stop=[], n=3, max_bytes=200, seed=0))
+    as_baseline(False)
+    side_by_side("long_document_request_s", "s", longreq["product"], longreq["baseline"], better="lower")
+
+    if product.graphs is not None:  # the graph alone, without the host's per-block work
+        for n in (1, 3):
+            g = product.graphs.get(n)
+            gen = torch.Generator(device=product.device).manual_seed(0)
+            g.run(8, gen)
+            _sync(product.device)
+            t = time.perf_counter()
+            for _ in range(16):
+                g.run(8, gen)
+            _sync(product.device)
+            report[f"graph_step_us_b{g.batch}"] = (time.perf_counter() - t) / 128 * 1e6
+
+    if first_request and product.device.type == "cuda":
+        cold, base_cold = tempfile.mkdtemp(prefix="scriba-triton-"), tempfile.mkdtemp(prefix="scriba-triton-")
+        mine_cold = _first_request(model_dir, "product", cold)
+        mine_warm = _first_request(model_dir, "product", cold)
+        base_c = _first_request(model_dir, "baseline", base_cold)
+        base_w = _first_request(model_dir, "baseline", base_cold)
+        report["first_request_runs"] = {"product_cold": mine_cold, "product_warm": mine_warm,
+                                        "baseline_cold": base_c, "baseline_warm": base_w}
+        for tag, mine, base in (("cold", mine_cold, base_c), ("warm", mine_warm, base_w)):
+            side_by_side(f"first_request_{tag}_cache_s", "s", mine.get("first_request_s"),
+                         base.get("first_request_s"), better="lower")
+            side_by_side(f"load_plus_first_request_{tag}_cache_s", "s",
+                         mine.get("load_s", 0) + mine.get("first_request_s", 0) if "error" not in mine else None,
+                         base.get("load_s", 0) + base.get("first_request_s", 0) if "error" not in base else None,
+                         better="lower")
+    return report
+
+
+def format_product_report(r: dict) -> str:
+    lines = [f"{r['model']} · decoding: {r['decode_path']} · fused step: {r['fused_step']} · "
+             f"loaded and warmed up in {r['load_s']:.1f} s"]
+    lines.append(f"{'figure':<40}{'product':>12}{'baseline':>12}{'speedup':>9}")
+    for name, f in r["figures"].items():
+        def show(v):
+            return "-" if v is None else f"{v:,.3f}" if v < 10 else f"{v:,.0f}"
+        sp = "-" if f["speedup"] is None else f"{f['speedup']:.1f}x"
+        lines.append(f"{name + ' (' + f['unit'] + ')':<40}{show(f['product']):>12}{show(f['baseline']):>12}{sp:>9}")
+    for k, v in r.items():
+        if k.startswith("graph_step_us"):
+            lines.append(f"{k}: {v:,.1f}")
+    for k, v in r.get("first_request_runs", {}).items():
+        if "error" in v:
+            lines.append(f"first request, {k}: failed: {v['error']}")
+    return "\n".join(lines)

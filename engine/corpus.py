@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from engine.augment import augment as rewrite
 from engine.protocol import HistoryPair
 
 
@@ -98,12 +99,18 @@ def split_documents(docs: Iterable[SourceDoc], val_fraction: float) -> tuple[lis
     return train, val
 
 
-def load_documents(paths: list[str] | None, val_fraction: float, limit: int | None = None
+def load_documents(paths: list[str] | None, val_fraction: float, limit: int | None = None, augment: float = 0.0
                    ) -> tuple[list[SourceDoc], list[SourceDoc]]:
-    """(train, validation) documents of `paths` (default: the shared corpus), at most `limit` of them."""
+    """(train, validation) documents of `paths` (default: the shared corpus), at most `limit` of them. An
+    `augment` share of the training documents is rewritten whole into other formats (engine.augment: hard
+    wrapping, CRLF, bullets, setext headings, indented code); validation documents stay as they are, so
+    validation numbers compare across runs."""
     docs = []
     for d in iter_documents(paths or None):
         docs.append(d)
         if limit and len(docs) >= limit:
             break
-    return split_documents(docs, val_fraction)
+    train, val = split_documents(docs, val_fraction)
+    if augment:
+        train = [SourceDoc(d.id, d.source, d.title, rewrite(d.id, d.text, augment)) for d in train]
+    return train, val

@@ -230,3 +230,183 @@ def format_summary(s: dict) -> str:
     lines += [f"stage {i + 1}: {c} chunks, {_fmt(r, '.2f')} bytes/chunk"
               for i, (c, r) in enumerate(zip(s["chunks"], s["bytes_per_chunk"]))]
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- the held-out set
+def heldout_dir() -> Path:
+    """The held-out documents (assets/heldout in a checkout: not shipped, never trained on)."""
+    return Path(__file__).resolve().parents[1] / "assets" / "heldout"
+
+
+def heldout_manifest(folder: str | Path | None = None) -> list[dict]:
+    """The held-out set's manifest: one {"file", "group", "origin", "licence"} per document."""
+    import json
+
+    folder = Path(folder) if folder else heldout_dir()
+    try:
+        entries = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["documents"]
+    except FileNotFoundError:
+        raise InputRefused(f"{folder}: no manifest.json (a held-out folder lists its documents there)") from None
+    return [dict(e, path=str(folder / e["file"])) for e in entries]
+
+
+def evaluate_heldout(engine_or_model, folder: str | Path | None = None) -> dict:
+    """evaluate_texts over the held-out set, plus a byte-weighted total per group ("markdown": READMEs and
+    project documents, hard-wrapped; "plain": licences, RFC-style text, transcripts) under "groups"."""
+    entries = heldout_manifest(folder)
+    result = evaluate_texts(engine_or_model, load_texts([e["path"] for e in entries]))
+    groups: dict[str, dict] = {}
+    for e, row in zip(entries, result["files"]):
+        g = groups.setdefault(e["group"], dict(bytes=0, bits=0.0, xz_bits=0.0))
+        g["bytes"] += row["bytes"]
+        g["bits"] += (row["bits_per_byte"] or 0.0) * row["bytes"]
+        g["xz_bits"] += (row["xz_bits_per_byte"] or 0.0) * row["bytes"]
+    result["groups"] = {k: dict(bytes=g["bytes"], bits_per_byte=g["bits"] / g["bytes"],
+                                xz_bits_per_byte=g["xz_bits"] / g["bytes"], model_over_xz=g["bits"] / g["xz_bits"])
+                        for k, g in sorted(groups.items()) if g["bytes"]}
+    return result
+
+
+def format_groups(groups: dict) -> str:
+    return "\n".join(f"group {k}: {g['bytes']} bytes, {g['bits_per_byte']:.3f} bits/byte, xz -9e "
+                     f"{g['xz_bits_per_byte']:.3f}, model/xz {g['model_over_xz']:.2f}" for k, g in groups.items())
+
+
+# ---------------------------------------------------------------- infill gain, per-source validation
+def middle_nats(engine_or_model, data: bytes, target_start: int) -> float:
+    """Cross-entropy (nats) of data[target_start:] given what comes before it (data starts with BOS)."""
+    import torch
+    import torch.nn.functional as F
+
+    engine = _as_engine(engine_or_model)
+    logits, _ = engine._forward_bytes(data[1:])  # it puts BOS back in front
+    target = torch.tensor(list(data[target_start:]))
+    return float(F.cross_entropy(logits[target_start - 1:len(data) - 1], target, reduction="sum"))
+
+
+INFILL_KINDS = ("sentence", "paragraph", "heading", "section")
+
+
+def infill_gain(engine_or_model, docs, per_kind: int = 64, seed: int = 0, order: str = "spm") -> dict:
+    """Per action and level: bits per byte of the middle (and EOS) given the prefix and the suffix, against
+    given the prefix alone (the same prompt with an empty suffix), over up to `per_kind` spans of each kind
+    cut from `docs` (engine.corpus.SourceDoc) with the editor's span rules, at the editor's byte budgets.
+    gain = prefix-only minus both (bits per byte the suffix saves; positive when the suffix helps)."""
+    import dataclasses
+    import random
+
+    from engine import tasks
+    from engine.bytes import EOS
+    from engine.examples import row_task
+    from engine.spans import ACTION_OF, span_table
+
+    engine = _as_engine(engine_or_model)
+    rng = random.Random(seed)
+    tables = [(d, span_table(d.text)) for d in docs]
+    out = {}
+    for kind in INFILL_KINDS:
+        rows = [(d, t.row(kind, i)) for d, t in tables for i in range(t.count(kind))]
+        rng.shuffle(rows)
+        sums = dict(both=0.0, prefix=0.0, bytes=0, n=0)
+        for d, row in rows[:per_kind]:
+            middle = d.text[row.start:row.end].encode("utf-8") + bytes([EOS])
+            task = tasks.fit(row_task(kind, row, d.text))
+            for key, t in (("both", task), ("prefix", dataclasses.replace(task, suffix=""))):
+                prompt = tasks.build_prompt(t, order).data
+                sums[key] += middle_nats(engine, prompt + middle, len(prompt))
+            sums["bytes"] += len(middle)
+            sums["n"] += 1
+        if sums["n"]:
+            both, pre = (bits_per_byte(sums[k], sums["bytes"]) for k in ("both", "prefix"))
+            action = "summarise" if kind == "heading" else ACTION_OF[kind].name
+            out[f"{action}:{'heading' if kind == 'heading' else kind}"] = dict(
+                n=sums["n"], bytes=sums["bytes"], prefix_and_suffix=both, prefix_only=pre, gain=pre - both)
+    return out
+
+
+def format_infill_gain(res: dict) -> str:
+    lines = ["action:level           spans   bytes  prefix+suffix  prefix only   gain (bits/byte)"]
+    for k, r in res.items():
+        lines.append(f"{k:22} {r['n']:6d} {r['bytes']:7d} {r['prefix_and_suffix']:14.3f} {r['prefix_only']:12.3f}"
+                     f" {r['gain']:+8.3f}")
+    return "\n".join(lines)
+
+
+def corpus_validation_docs(paths=None, val_fraction: float = 0.01):
+    """The corpus's validation documents (the training runs' 1 % hash split), never augmented."""
+    from engine.corpus import load_documents
+
+    return load_documents(paths, val_fraction)[1]
+
+
+def validation_by_source(engine_or_model, docs, n: int = 256, seq_len: int = 8192, mixture: dict | None = None,
+                         device=None) -> dict:
+    """Bits per byte per kind and per source on the runs' fixed validation set (engine.data.validation_set:
+    n examples of seq_len bytes from `docs`, kinds in proportion to the mixture, sources round-robin), built
+    without instructions, so the numbers compare with runs that had none."""
+    from engine.data import validation_set
+    from engine.examples import DataConfig
+    from engine.train.validate import evaluate
+
+    engine = _as_engine(engine_or_model)
+    cfg = DataConfig(seq_len=seq_len, val_examples=n, **({"mixture": mixture} if mixture else {}))
+    model = engine.model
+    dev = device or model.embed.weight.device
+    return evaluate(model, validation_set(docs, cfg), dev, use_bf16=dev.type == "cuda")
+
+
+# ---------------------------------------------------------------- instructions
+def instruction_eval(engine_or_model, docs, per_kind: int = 32, n: int = 3, seed: int = 0,
+                     kinds=("sentence", "paragraph", "section")) -> dict:
+    """How often candidates satisfy a trained instruction (engine.instructions), against the same model and
+    spans without the instruction: per kind and form, the share of candidates satisfying it both ways. The
+    forms are derived from each span's original text (as training does); the prompt is what make_task
+    sends for such an instruction (no old text)."""
+    import dataclasses
+    import random
+
+    from engine import instructions, tasks
+    from engine.examples import row_task
+    from engine.protocol import GenerationRequest
+    from engine.spans import span_table
+
+    engine = _as_engine(engine_or_model)
+    rng = random.Random(seed)
+    tables = [(d, span_table(d.text)) for d in docs]
+    out: dict = {}
+    for kind in kinds:
+        rows = [(d, t.row(kind, i)) for d, t in tables for i in range(t.count(kind))]
+        rng.shuffle(rows)
+        counts: dict = {}
+        used = 0
+        for d, row in rows:
+            if used >= per_kind:
+                break
+            forms = instructions.derive(rng, d.text[row.start:row.end], row.level)
+            if not forms:
+                continue
+            used += 1
+            base = tasks.fit(row_task(kind, row, d.text))
+            for key, t in (("with", dataclasses.replace(base, instruction=instructions.canonical(forms))),
+                           ("without", base)):
+                p = tasks.build_prompt(t)
+                req = GenerationRequest(p.data, p.stop, p.stop_after, p.max_bytes, n=n, seed=seed + used)
+                for cand in engine.generate(req):
+                    for form, ok in instructions.satisfied(forms, tasks.finish(t, cand.text)).items():
+                        c = counts.setdefault(form, {"with": [0, 0], "without": [0, 0]})[key]
+                        c[0] += ok
+                        c[1] += 1
+        out[kind] = {form: {k: (v[0] / v[1] if v[1] else None) for k, v in c.items()} | {"candidates": c["with"][1]}
+                     for form, c in counts.items()}
+        out[kind]["spans"] = used
+    return out
+
+
+def format_instruction_eval(res: dict) -> str:
+    lines = ["kind       form      candidates  satisfied with  without"]
+    for kind, forms in res.items():
+        for form, r in forms.items():
+            if form == "spans":
+                continue
+            lines.append(f"{kind:10} {form:9} {r['candidates']:10d} {r['with']:15.2f} {r['without']:8.2f}")
+    return "\n".join(lines)

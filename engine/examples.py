@@ -12,7 +12,10 @@ what `make_task` builds for that node and action with the same byte budgets. The
   heading    summarise:heading:N  FIM on a heading node's line
   outline    outline:document   premise (first sentence of the document) -> the remaining heading lines
   history    the writer's accepted revisions: (document before, span, new text), old text + instruction
-FIM examples use PSM or SPM order (spm_rate).
+FIM examples use PSM or SPM order (spm_rate). A share (instruction_rate) of sentence, paragraph and section
+examples carry an instruction made of forms true of their middle (engine.instructions: words it contains,
+its length, its opening words, list or prose), without the old text, exactly as `make_task` sends such an
+instruction; their action is "instruct". Heading lines longer than max_heading_bytes are not used.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import dataclasses
 import random
 from dataclasses import asdict, dataclass, field
 
-from engine import tasks
+from engine import instructions, tasks
 from engine.actions import EXAMPLE_KINDS, Span, span_task
 from engine.bytes import BOS, EOS
 from engine.corpus import SourceDoc
@@ -48,6 +51,9 @@ class DataConfig:
     min_example: int = 256  # below this much room left in a row, a plain window overflows into the next
     val_examples: int = 256  # size of the fixed validation set
     sources: dict[str, float] = field(default_factory=dict)  # optional per-source weight multipliers
+    augment: float = 0.0  # share of training documents rewritten whole into other formats (engine.augment)
+    instruction_rate: float = 0.0  # share of sentence/paragraph/section examples given an instruction
+    max_heading_bytes: int = 120  # a longer heading line is no heading a summarise should learn to write
 
     @classmethod
     def from_dict(cls, d: dict) -> "DataConfig":
@@ -180,7 +186,15 @@ class ExampleBuilder:
                else self._pick(rng, table, kind, text, budget))
         if row is None:
             return None
-        return self.fim(rng, row_task(kind, row, text), text[row.start:row.end], budget, doc.source, kind, row.node)
+        middle = text[row.start:row.end]
+        if kind == "heading" and utf8_len(middle.split("\n")[0]) > self.cfg.max_heading_bytes:
+            return None  # the summarise stop rule writes one line of sensible length: train it that way
+        task, action = row_task(kind, row, text), None
+        if self.cfg.instruction_rate and kind in instructions.LEVEL_FORMS and rng.random() < self.cfg.instruction_rate:
+            forms = instructions.derive(rng, middle, row.level)
+            if forms:
+                task, action = dataclasses.replace(task, instruction=instructions.canonical(forms)), "instruct"
+        return self.fim(rng, task, middle, budget, doc.source, kind, row.node, action)
 
     def outline(self, rng: random.Random, doc: SourceDoc, budget: int) -> Example | None:
         """The premise and the first k heading lines -> the rest of them (halved until they fit)."""

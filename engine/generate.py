@@ -1,11 +1,19 @@
 """Sampling several candidates from the model: prefill the prompt by the parallel pass (through a
 cache of states keyed by exact prompt prefixes), then `step` all candidates together, one byte at a
 time, masking every byte that would make the output invalid UTF-8 and every control byte but the
-stop byte. Seeded, cancellable, streaming."""
+stop byte. Seeded, cancellable, streaming.
+
+Two decoding paths, the same rules. Eager (the CPU, or a model that cannot be graphed): one step per
+byte from Python, sampling on the host. Graphed (CUDA): the step and the sampling of the next byte are
+one CUDA graph per batch size (engine/cuda_graph.py), captured when the engine loads; the UTF-8 masks
+are a table indexed by each stream's UTF-8 state on the GPU, the randomness is pre-drawn noise, and the
+host reads the bytes back once per block of BLOCK steps (stop rules are applied there, so a stream that
+stops mid-block has its extra bytes dropped)."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -19,7 +27,70 @@ from engine.model import HNetLM, LMState
 from engine.protocol import Candidate, GenerationRequest
 from engine.state import tree_bytes, tree_map
 
-SEGMENT = 1024  # prefill in fixed segments: states at segment ends are what the cache keeps
+log = logging.getLogger("scriba.engine")
+
+SEGMENT = 1024  # prefill in fixed segments: states at segment ends are what the cache keeps (CPU)
+SEGMENT_CUDA = 16384  # a GPU reads a long document in few large parallel passes (each pass is launch-bound)
+BLOCK = 8  # graphed decoding: steps between two reads of the sampled bytes by the host
+GRAPH_BATCHES = (1, 2, 3, 4, 8, 16, 32, 64)  # the candidates of a request, and the server's batch sizes
+
+
+def segment_for(device) -> int:
+    return SEGMENT_CUDA if torch.device(device).type == "cuda" else SEGMENT
+
+
+def utf8_tables() -> tuple[Tensor, Tensor, Tensor]:
+    """Utf8State as an automaton over its 8 states (state 0: between characters): next (S, 256) long,
+    allowed (S, 256) bool (text bytes that may come next; no control byte), complete (S,) bool."""
+    def key(u: Utf8State):
+        return (u.need, u.lo, u.hi)
+
+    states, index, trans = [Utf8State()], {key(Utf8State()): 0}, []
+    while len(trans) < len(states):
+        u, row = states[len(trans)], []
+        for b in range(256):
+            v = Utf8State()
+            v.need, v.lo, v.hi = u.need, u.lo, u.hi
+            try:
+                v.push(b)
+            except ValueError:
+                row.append(-1)
+                continue
+            if key(v) not in index:
+                index[key(v)] = len(states)
+                states.append(v)
+            row.append(index[key(v)])
+        trans.append(row)
+    nxt = torch.tensor(trans)
+    allowed = nxt >= 0
+    allowed[:, sorted(CONTROL_BYTES)] = False
+    complete = torch.tensor([u.complete() for u in states])
+    return nxt.clamp(min=0), allowed, complete
+
+
+def mask_table(stop_bytes: list[int]) -> tuple[Tensor, Tensor]:
+    """(S, 256) allowed bytes per UTF-8 state with the stop bytes allowed between characters, and the
+    transitions (a stop byte leaves the state as it is: the stream ends there)."""
+    nxt, allowed, complete = utf8_tables()
+    for s in stop_bytes:
+        allowed[complete, s] = True
+        nxt[complete, s] = torch.nonzero(complete)[:, 0]
+    return allowed, nxt
+
+
+def sample_rows(logits: Tensor, allowed: Tensor, noise: Tensor, temperature: Tensor,
+                top_p: Tensor) -> tuple[Tensor, Tensor]:
+    """Next byte per row and its log-probability, with no host sync (so it runs inside a CUDA graph).
+    logits (n, 256); allowed (n, 256) bool; noise (n, 256) Exp(1) draws; temperature, top_p 0-dim tensors.
+    Sampling by the exponential race: argmax p_i / E_i picks i with probability p_i. temperature <= 0: argmax."""
+    logits = logits.masked_fill(~allowed, float("-inf"))
+    scaled = logits / temperature.clamp(min=1e-6)
+    probs = torch.softmax(scaled, dim=-1)
+    sorted_p, idx = probs.sort(dim=-1, descending=True)
+    drop = sorted_p.cumsum(-1) - sorted_p > top_p  # keep the smallest set reaching top_p
+    probs = torch.zeros_like(probs).scatter(-1, idx, sorted_p.masked_fill(drop, 0.0))
+    nxt = torch.where(temperature > 0, (probs / noise).argmax(-1), logits.argmax(-1))
+    return nxt, torch.log_softmax(scaled, -1).gather(1, nxt[:, None])[:, 0]
 
 
 class PrefixCache:
@@ -59,22 +130,59 @@ class PrefixCache:
 
 
 class Sampler:
-    def __init__(self, model: HNetLM, cache: PrefixCache | None = None):
+    def __init__(self, model: HNetLM, cache: PrefixCache | None = None, segment: int | None = None):
         self.model = model
         self.cache = cache if cache is not None else PrefixCache()
         self.device = model.embed.weight.device
+        self.segment = segment or segment_for(self.device)
+        self.graphs = None  # engine.cuda_graph.DecodeGraphs once warm_up captured them (CUDA)
         self.lock = threading.Lock()  # one generation at a time per model
+
+    # ---------------------------------------------------------------- warm-up
+    def warm_up(self, batches=GRAPH_BATCHES, fused: str = "auto", graphs: bool = True) -> dict:
+        """On CUDA, before the first request: choose the fused step kernels, run the prefill kernels once
+        on a prompt that crosses segment boundaries (Triton compiles and autotunes them now, or reads them
+        from its cache), and capture the decoding graphs. Returns what it did and how long it took."""
+        from engine.kernels.select import use_fused_step
+
+        t0 = time.perf_counter()
+        report = {"fused_step": use_fused_step(self.model, fused), "graph_batches": []}
+        if self.device.type != "cuda":
+            return report
+        probe = bytes([BOS]) + b"Warm-up text, with words of several lengths. " * (2 * self.segment // 46 + 1)
+        # Triton specialises integer arguments on divisibility by 16: lengths of both kinds, with and without a state
+        for n in (2 * self.segment + 17, 1003, 1024):
+            self.prefill(probe[:n], cache=False)
+        torch.cuda.synchronize()
+        report["prefill_s"] = time.perf_counter() - t0
+        if graphs:
+            from engine.cuda_graph import DecodeGraphs, graphable
+
+            ok, why = graphable(self.model)
+            if ok:
+                self.graphs = DecodeGraphs(self.model, batches, BLOCK)
+                report["graph_batches"] = list(self.graphs.sizes)
+                self.generate(GenerationRequest(probe[:64], stop=[], n=1, max_bytes=2 * BLOCK, seed=0))
+            else:
+                log.warning("decoding: eager (no CUDA graphs): %s", why)
+        report["seconds"] = time.perf_counter() - t0
+        log.info("warm-up: %s", report)
+        return report
+
+    def decode_path(self, n: int) -> str:
+        return "graph" if self.graphs is not None and self.graphs.fits(n) else "eager"
 
     # ---------------------------------------------------------------- prefill
     @torch.inference_mode()
-    def prefill(self, prompt: bytes) -> tuple[Tensor, LMState]:
+    def prefill(self, prompt: bytes, cache: bool = True) -> tuple[Tensor, LMState]:
         """Logits for the byte after `prompt` (1, 256) and the state after it. Segment boundaries are
-        fixed multiples of SEGMENT, so a cached and an uncached run do the very same arithmetic."""
+        fixed multiples of self.segment, so a cached and an uncached run do the very same arithmetic."""
         if not prompt:
             prompt = bytes([BOS])
-        cuts = list(range(SEGMENT, len(prompt), SEGMENT)) + [len(prompt)]
+        seg = self.segment
+        cuts = list(range(seg, len(prompt), seg)) + [len(prompt)]
         start, state, logits = 0, None, None
-        for cut in reversed(cuts):  # longest cached prefix first
+        for cut in reversed(cuts if cache else []):  # longest cached prefix first
             hit = self.cache.get(prompt[:cut])
             if hit is not None:
                 logits, state = hit
@@ -90,7 +198,8 @@ class Sampler:
             with self.model.fast_prefill():
                 out = self.model(ids, state=state, return_state=True)
             logits, state = out.logits[:, -1], out.state
-            self.cache.put(prompt[:cut], logits, state)
+            if cache:
+                self.cache.put(prompt[:cut], logits, state)
             start = cut
         return logits, state
 
@@ -120,6 +229,73 @@ class Sampler:
             return self._generate(req, on_update, cancel, update_every)
 
     def _generate(self, req, on_update, cancel, update_every) -> list[Candidate]:
+        if self.decode_path(max(1, req.n)) == "graph":
+            return self._generate_graphed(req, on_update, cancel)
+        return self._generate_eager(req, on_update, cancel, update_every)
+
+    def _generate_graphed(self, req, on_update, cancel) -> list[Candidate]:
+        n = max(1, req.n)
+        seed = req.seed if req.seed is not None else int(time.time_ns() % 2**31)
+        gen = torch.Generator(device=self.device).manual_seed(seed)
+        stop_bytes = [s[0] for s in req.stop if len(s) == 1 and s[0] in CONTROL_BYTES]
+        stop_seqs = [s for s in req.stop if not (len(s) == 1 and s[0] in CONTROL_BYTES)]
+        logits, state = self.prefill(req.prompt)
+        graph = self.graphs.get(n)
+        allowed, transitions = mask_table(stop_bytes)
+        graph.start(logits, state, allowed, transitions, req.temperature, req.top_p)
+
+        cands = [Candidate("") for _ in range(n)]
+        out = [bytearray() for _ in range(n)]
+        utf8 = [Utf8State() for _ in range(n)]
+        active = list(range(n))
+        done = 0
+        while active and done < req.max_bytes:
+            if cancel is not None and cancel.is_set():
+                for c in active:
+                    cands[c].finish = "cancelled"
+                break
+            k = min(BLOCK, req.max_bytes - done)
+            block, logps = graph.run(k, gen)  # (k, rows) lists: one host sync per block
+            for j in range(k):
+                still = []
+                for c in active:
+                    b = block[j][c]
+                    cands[c].logprob += logps[j][c]
+                    if b in stop_bytes:
+                        cands[c].finish = "stop"
+                        continue
+                    utf8[c].push(b)
+                    out[c].append(b)
+                    if utf8[c].complete():
+                        hit = next((s for s in stop_seqs if out[c].endswith(s)), None)
+                        if hit is not None:
+                            del out[c][len(out[c]) - len(hit):]
+                            cands[c].finish = "stop"
+                            continue
+                        if any(out[c].endswith(s) for s in req.stop_after):
+                            cands[c].finish = "stop"
+                            continue
+                    still.append(c)
+                active = still
+                if not active:
+                    break
+            done += k
+            for c in range(n):
+                cands[c].text = _valid_prefix(out[c]).decode("utf-8")
+                cands[c].nbytes = len(out[c])
+            if on_update is not None and active:
+                on_update([Candidate(**vars(c)) for c in cands])
+        for c in active:
+            if cands[c].finish == "running":
+                cands[c].finish = "length"
+        for c in range(n):
+            cands[c].text = _valid_prefix(out[c]).decode("utf-8")
+            cands[c].nbytes = len(out[c])
+        if on_update is not None:
+            on_update([Candidate(**vars(c)) for c in cands])
+        return cands
+
+    def _generate_eager(self, req, on_update, cancel, update_every) -> list[Candidate]:
         n = max(1, req.n)
         gen = torch.Generator().manual_seed(req.seed if req.seed is not None else int(time.time_ns() % 2**31))
         stop_bytes = [s[0] for s in req.stop if len(s) == 1 and s[0] in CONTROL_BYTES]

@@ -118,6 +118,7 @@ class Stage(nn.Module):
         d, d_inner = cfg.d_model[depth], cfg.d_model[depth + 1]
         self.depth, self.target_ratio, self.chunk_size = depth, cfg.target_ratio[depth], cfg.chunk_size
         self.backend = "torch"
+        self.step_impl: str | None = None  # "triton": fused routing/dechunking in the static step (engine/kernels)
         self.encoder = Stack(enc, d, cfg)
         self.router = Router(d)
         self.down = nn.Linear(d, d_inner, bias=False)
@@ -215,6 +216,8 @@ class Stage(nn.Module):
         can be captured in a CUDA graph."""
         h, enc_state = self.encoder.step(x, state.encoder)
         q, k = self.router.q_proj(h), self.router.k_proj(h)
+        if static and self.step_impl is not None:
+            return self._fused_static_step(h, q, k, enc_state, state)
         first = torch.ones_like(h[:, 0], dtype=torch.float32)  # the first position is always a boundary
         p = torch.where(state.has_prev, self.router.prob(q, state.k_prev), first)
         b = p >= 0.5
@@ -230,6 +233,21 @@ class Stage(nn.Module):
             zbar = torch.where(b[:, None], w * self.up(z).float() + (1 - w) * state.zbar, state.zbar)
         fired = [b] + [b & f for f in inner_fired]
         y, dec_state = self.decoder.step(self.residual(h) + zbar.to(h.dtype), state.decoder)
+        return y, StageState(enc_state, k, torch.ones_like(state.has_prev), inner_state, zbar, dec_state), fired
+
+    def _fused_static_step(self, h, q, k, enc_state, state: StageState):
+        """`step(static=True)` with the router and the dechunking EMA as one kernel each (engine/kernels)."""
+        from engine.kernels.hnet_step import dechunk_step, route_step
+
+        p, b = route_step(q, state.k_prev, state.has_prev, self.step_impl)
+        if isinstance(self.inner, Stage):
+            z, stepped, inner_fired = self.inner.step(self.down(h), state.inner, True)
+        else:
+            (z, stepped), inner_fired = self.inner.step(self.down(h), state.inner), []
+        inner_state = tree_select(b, stepped, state.inner)
+        zbar, dec_in = dechunk_step(p, b, self.up(z), state.zbar, self.residual(h), self.step_impl)
+        y, dec_state = self.decoder.step(dec_in, state.decoder)
+        fired = [b] + [b & f for f in inner_fired]
         return y, StageState(enc_state, k, torch.ones_like(state.has_prev), inner_state, zbar, dec_state), fired
 
     def _nested(self) -> list["Stage"]:

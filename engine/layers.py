@@ -19,8 +19,13 @@ class RMSNorm(nn.Module):
         super().__init__()
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(d))
+        self.step_impl: str | None = None  # "triton": one position per row in one kernel (engine/kernels)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.step_impl is not None and x.dim() == 2:  # the recurrent step's (b, d); training is (b, l, d)
+            from engine.kernels.mamba_step import rmsnorm_rows
+
+            return rmsnorm_rows(x, self.weight, self.eps, x.dtype, self.step_impl)
         xf = x.float()
         return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight.float()).to(x.dtype)
 

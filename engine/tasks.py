@@ -56,7 +56,8 @@ ACTION_LEVELS: dict[Action, tuple[str, ...]] = {
 }
 
 # Generation length limits per level (bytes; the document level: a few paragraphs, ~20 s on a 2-core CPU)
-MAX_BYTES = {"sentence": 600, "paragraph": 2048, "heading": 200, "section": 2048, "document": 3072}
+MAX_BYTES = {"sentence": 600, "paragraph": 2048, "heading": 120, "section": 2048, "document": 3072}
+HEADING_MAX_CHARS = 100  # a longer title is a sentence, not a heading: cut back to the last whole word
 CONTINUE_MAX_BYTES = 1024
 
 # Default context budgets for inference prompts (bytes). Training uses budgets up to its seq_len.
@@ -289,10 +290,16 @@ def finish(task: Task, generated: str) -> str:
         text = " ".join(text.split())
         return _BLOCK_MARKER.sub("", text).strip()
     if level == "heading":
+        cut_off = "\n" not in text and len(generated.encode("utf-8")) >= max_bytes_for(task)
         line = text.strip().split("\n", 1)[0] if text.strip() else ""
         m = _HEADING_LINE.match(line.strip())
         title = (m.group(2) or "") if m else line
         title = " ".join(title.strip().strip("#").split())
+        if cut_off and " " in title:  # the length limit stopped it: its last word may be half a word
+            title = title.rsplit(" ", 1)[0]
+        if len(title) > HEADING_MAX_CHARS:
+            title = title[:HEADING_MAX_CHARS + 1].rsplit(" ", 1)[0] if " " in title[:HEADING_MAX_CHARS + 1] else ""
+        title = title.rstrip(" ,;:-").removesuffix(".").rstrip()
         if not title:
             return ""
         hashes = task.heading_level or (len(m.group(1)) if m else 2)

@@ -27,6 +27,12 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def _own_settings(tmp_path, monkeypatch):
+    """Each test has a settings file of its own (none yet), never the writer's (app.settings, $SCRIBA_CONFIG)."""
+    monkeypatch.setenv("SCRIBA_CONFIG", str(tmp_path / "config" / "config.toml"))
+
+
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:
     if not any(CORPUS.glob("*.jsonl.xz")):

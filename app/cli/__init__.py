@@ -11,6 +11,7 @@ Exit codes: 0 success, 1 refused input (one-line message), 2 bad usage.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import logging
 import os
@@ -18,15 +19,18 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from app.cli.options import add_engine_options, add_store_options
+from app.cli.options import add_engine_options, add_store_options, refuse
 
 # command -> its module in this package, in the order `scriba help` lists them
 COMMANDS: dict[str, str] = {
     "import": "import_", "export": "export", "history": "history", "tree": "tree", "generate": "generate",
     "train": "train", "eval": "eval", "inspect": "inspect", "bench": "bench", "check-roundtrip": "check_roundtrip",
-    "quantize": "quantize",
+    "quantize": "quantize", "serve": "serve",
 }
 EDITOR_SUFFIXES = (".md", ".markdown", ".txt")  # a bare word with one of these is a file to create
+READ_ONLY = frozenset({"export", "history", "tree"})  # commands that never create a database
+FILE_RULE = ("FILE is a file when it exists, ends in " + ", ".join(EDITOR_SUFFIXES) + " or contains a /; "
+             "any other word must be a command")
 DESCRIPTION = "Write long Markdown documents with a byte-level hierarchical model, at every level of the outline."
 
 
@@ -35,7 +39,8 @@ def command_module(command: str) -> ModuleType:
 
 
 def _command_parser(commands) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="scriba", description=DESCRIPTION)
+    parser = argparse.ArgumentParser(prog="scriba", description=DESCRIPTION,
+                                     epilog="scriba [FILE] opens the editor; " + FILE_RULE + ".")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in commands:
         command_module(command).add_parser(sub)
@@ -49,10 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def build_tui_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="scriba", description="Open FILE (default: the demo document) in the "
-                                "scriba editor. Other commands: " + ", ".join(COMMANDS) + " (scriba COMMAND -h).")
-    p.add_argument("file", nargs="?", help="Markdown file to open (created if missing)")
+                                "scriba editor. Other commands: " + ", ".join(COMMANDS) + " (scriba COMMAND -h). "
+                                + FILE_RULE + ".")
+    p.add_argument("file", nargs="?", help="Markdown file to open (a new one is created when it ends in "
+                   + ", ".join(EDITOR_SUFFIXES) + " or contains a /)")
     add_store_options(p)
     add_engine_options(p)
+    p.add_argument("--engine", default=os.environ.get("SCRIBA_ENGINE") or None, metavar="URL",
+                   help="use the engine served at URL (scriba serve) instead of loading a model ($SCRIBA_ENGINE)")
     return p
 
 
@@ -61,6 +70,34 @@ def is_unknown_command(word: str) -> bool:
     a typo, not a new document called "frobnicate"."""
     has_dir = os.sep in word or (os.altsep is not None and os.altsep in word)
     return not (has_dir or Path(word).suffix.lower() in EDITOR_SUFFIXES or Path(word).expanduser().exists())
+
+
+def unknown_command_message(word: str) -> str:
+    """One line for `scriba frobnicate`: the nearest command, else where the commands are listed."""
+    near = difflib.get_close_matches(word.lower(), [*COMMANDS, "help"], n=1, cutoff=0.6)
+    if near:
+        return f"unknown command {word!r} (did you mean {near[0]!r}?)"
+    return (f"unknown command {word!r} (scriba help lists the commands; a new document needs a name like "
+            f"{word}{EDITOR_SUFFIXES[0]})")
+
+
+def prepare_database(args, command: str | None) -> int | None:
+    """Before a command that writes opens the store --db (or $SCRIBA_DB) names in a folder that does not
+    exist: the folder is created, with a message on stderr (starting a new store in a new folder is an
+    ordinary request, but a typo in --db must be seen). The reading commands create nothing (their
+    store refuses a missing database). Returns an exit status to stop with, or None."""
+    db = getattr(args, "db", None) or os.environ.get("SCRIBA_DB")
+    if not db or command in READ_ONLY:
+        return None  # (the default user data folder is created quietly: scriba always keeps its store there)
+    folder = Path(db).expanduser().parent
+    if folder.exists():
+        return None
+    try:
+        folder.mkdir(parents=True)
+    except OSError as exc:
+        return refuse(f"cannot create the database folder {folder}: {exc.strerror or exc}", command)
+    print(f"scriba: created the folder {folder} for the new database {Path(db).name}", file=sys.stderr)
+    return None
 
 
 def _logging(args) -> None:
@@ -72,19 +109,25 @@ def _run_command(argv: list[str]) -> int:
     module = command_module(argv[0])
     args = _command_parser([argv[0]]).parse_args(argv)
     _logging(args)
-    return module.run(args)
+    stop = prepare_database(args, argv[0])
+    return stop if stop is not None else module.run(args)
 
 
 def _run_editor(argv: list[str]) -> int:
     parser = build_tui_parser()
-    args = parser.parse_args(argv)
-    if args.file is not None and is_unknown_command(args.file):
-        parser.error(f"unknown command {args.file!r} (see scriba help); a new document needs a name ending "
-                     f"in {', '.join(EDITOR_SUFFIXES)}")
+    args, extra = parser.parse_known_args(argv)
+    if args.file is not None and is_unknown_command(args.file):  # before the rest: `scriba exprot a.md`
+        return refuse(unknown_command_message(args.file), code=2)
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _logging(args)
+    stop = prepare_database(args, None)
+    if stop is not None:
+        return stop
     from app.tui import run_app  # Textual, and the engine behind it, only for the editor
 
-    return run_app(args.file, db_path=args.db, model_dir=args.model, backend=args.backend, device=args.device)
+    return run_app(args.file, db_path=args.db, model_dir=args.model, backend=args.backend, device=args.device,
+                   engine_url=args.engine)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,6 +28,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    "prefill bytes/s and decode bytes/s for 1 and 3 candidates, as the editor uses it")
     p.add_argument("--baseline", default="reference", choices=["reference", "none"],
                    help="with --model: also time the reference decoding step in the same run (default)")
+    p.add_argument("--serve", action="store_true", help="instead: a real server (scriba serve) with 1, 8, 64 "
+                   "and 256 concurrent streams: aggregate bytes/s and time to first byte (engine/serve/bench.py)")
+    p.add_argument("--streams", default="1,8,64,256", help="with --serve: the concurrency levels")
+    p.add_argument("--new-bytes", type=int, default=None, help="with --serve: bytes per stream (GPU 256, CPU 32)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -35,6 +39,23 @@ def add_parser(sub) -> argparse.ArgumentParser:
 def run(args) -> int:
     from engine import bench  # torch: only when this command runs
 
+    if args.serve:
+        from engine.serve import bench as serve_bench
+
+        try:
+            levels = [int(k) for k in args.streams.split(",")]
+            report = serve_bench.run_serve_bench(args.model, args.device, args.backend, levels, args.new_bytes)
+        except (EngineUnavailable, ValueError) as exc:
+            return refuse(exc, NAME)
+        print(json.dumps(report, indent=2) if args.json else serve_bench.format_serve_report(report))
+        return 0
+    if args.model and (args.device or "").startswith("cuda"):  # the product path beside today's, on a GPU
+        try:
+            report = bench.run_product_bench(args.model, args.device, args.backend)
+        except EngineUnavailable as exc:
+            return refuse(exc, NAME)
+        print(json.dumps(report, indent=2) if args.json else bench.format_product_report(report))
+        return 0
     if args.model:
         try:
             report = bench.run_model_bench(args.model, args.device, args.backend, baseline=args.baseline)

@@ -22,8 +22,6 @@ from pathlib import Path
 from tqdm import tqdm
 
 from app.cli.options import refuse
-from app.history import history_pairs
-from app.store.errors import StoreError
 from engine.corpus import read_history_jsonl
 from engine.resources import config_file
 
@@ -88,7 +86,7 @@ def run(args) -> int:
                 result = train(the_run, history=history, on_progress=bar, stop=stop)
             finally:
                 bar.close()
-    except (ValueError, FileNotFoundError, StoreError) as exc:
+    except (ValueError, FileNotFoundError) as exc:
         return refuse(exc, NAME)
     if result.export is not None:
         print(f"scriba train: {result.stopped} at step {result.step}; model in {result.export}", file=sys.stderr)
@@ -109,7 +107,14 @@ def read_history(path: str) -> list:
         return read_history_jsonl(path)
     if not Path(path).expanduser().is_file():
         raise FileNotFoundError(f"--from-history: no store at {path}")
-    return history_pairs(path)
+    # here, not at the top: the store needs sqlalchemy, which a GPU training image need not have
+    from app.history import history_pairs
+    from app.store.errors import StoreError
+
+    try:
+        return history_pairs(path)
+    except StoreError as exc:
+        raise ValueError(str(exc)) from exc
 
 
 class ProgressBar:

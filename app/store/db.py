@@ -24,6 +24,8 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 MIGRATIONS_DIR = Path(str(resources.files("app.store") / "migrations"))  # package data (pyproject)
 DEFAULT_TIMEOUT = 5.0  # seconds a writer waits for another writer before giving up ("locked")
 WRITE = "scriba_write"  # execution option: begin with BEGIN IMMEDIATE (take the write lock up front)
+CACHE_KIB = 64 << 10  # page cache per connection, at most (KiB): a big import inserts random ids into
+# B-tree indexes; with SQLite's default 2 MB cache every insert past the first few thousand re-reads a page
 HEAD = "0004"  # the newest migration in migrations/versions (a test checks that it is Alembic's head)
 
 
@@ -64,6 +66,7 @@ def make_engine(url: str, timeout: float = DEFAULT_TIMEOUT, *, read_only: bool =
             if str(mode).lower() != "wal":
                 log.warning("SQLite refused WAL mode (journal_mode=%s)", mode)
             cur.execute("PRAGMA synchronous = FULL")
+            cur.execute(f"PRAGMA cache_size = {-CACHE_KIB}")
         finally:
             cur.close()
 
@@ -215,6 +218,8 @@ def open_database(path: Path, timeout: float = DEFAULT_TIMEOUT, *, read_only: bo
                 elif tables:
                     raise StoreError(f"not a scriba database: {path}")
                 conn.rollback()
+            if not tables and not read_only:
+                heads = create_at_head(engine)
             if heads != {HEAD}:  # (at HEAD: up to date, and no need to load Alembic at all)
                 unknown = heads - known_revisions()
                 if unknown:
@@ -229,6 +234,22 @@ def open_database(path: Path, timeout: float = DEFAULT_TIMEOUT, *, read_only: bo
         engine.dispose()
         raise
     return engine
+
+
+def create_at_head(engine: Engine) -> set[str]:
+    """Make an empty database's schema straight from `schema.STATEMENTS` (the migrations' result at head,
+    without loading Alembic), in one BEGIN IMMEDIATE transaction; a database another process filled
+    meanwhile is left as it is. Returns the schema version(s) the database is at now."""
+    from app.store import schema
+
+    with engine.connect() as conn:
+        conn.execution_options(**{WRITE: True})
+        with conn.begin():
+            if not conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE type = 'table'").first():
+                for statement in schema.STATEMENTS:
+                    conn.exec_driver_sql(statement)
+                conn.exec_driver_sql("INSERT INTO alembic_version (version_num) VALUES (?)", (schema.VERSION,))
+            return {r[0] for r in conn.exec_driver_sql("SELECT version_num FROM alembic_version")}
 
 
 def upgrade(engine: Engine, target: str = "head") -> None:

@@ -25,6 +25,9 @@ def open_store_to_read(db: str | Path | None) -> Store:
     """`open_store` for commands that only read (export, history, tree): a database in a read-only
     file or folder is opened read-only instead of refused."""
     path = Path(db).expanduser() if db else default_db_path()
+    if not path.exists():  # nothing to read: create nothing (no empty database, no folder)
+        where = "" if path.parent.is_dir() else f"; the folder {path.parent} does not exist"
+        raise StoreError(f"no database at {path} (nothing imported yet{where})")
     try:
         return Store(path)
     except ReadOnlyError:
@@ -69,6 +72,8 @@ def import_markdown(store: Store, text: str, file: str | Path) -> Imported:
 def document_markdown(store: Store, key: str, at: int | None = None) -> str:
     """The document (id, path or id prefix) as Markdown: as it is now, or right after revision `at`."""
     info = store.find_document(key)
+    if at is not None and at > (last := store.last_revision()):
+        raise StoreError(f"no revision {at} yet: the latest is {last} (see scriba history {key})")
     doc = store.at(info.id, at) if at is not None else store.current(info.id)[0]
     return doc.to_markdown()
 

@@ -92,6 +92,18 @@ class RevisionInfo:
         return out
 
 
+@dataclass(frozen=True)
+class ChangeInfo:
+    """One change of a document (one action or transaction) and the revisions it wrote."""
+
+    id: int
+    author: str
+    operation: str
+    params: dict[str, Any]
+    first: int  # its first revision id
+    last: int  # its last revision id
+
+
 def _record(r: Any) -> NodeRecord:
     return NodeRecord(id=r.node_id, kind=r.kind, parent_id=r.parent_node_id, order=r.order, level=r.level,
                       text=r.text, tail=r.tail)
@@ -520,6 +532,11 @@ class Store:
         raise StoreError(f"revision {rid} is in the middle of change {change_id} (revisions {first}-{last}); "
                          f"use {last} (the end of that change){before}")
 
+    def last_revision(self) -> int:
+        """The newest revision id in the store, of any document (0: none yet)."""
+        with self._read() as s:
+            return int(s.execute(select(func.max(RevisionRow.id))).scalar() or 0)
+
     def change_end(self, doc_id: str, revision_id: int) -> int:
         """The last revision of the change `revision_id` belongs to (itself when it is not this document's):
         where the history panel's "restore as of this revision" lands, a state the document was in."""
@@ -549,6 +566,17 @@ class Store:
         if len(ids) > 1 and key:
             raise StoreError(f"node id prefix {key} is ambiguous in document {doc_id[:8]}")
         raise StoreError(f"no node {key!r} in document {doc_id[:8]}")
+
+    def changes(self, doc_id: str) -> list[ChangeInfo]:
+        """The document's changes, oldest first, each with its first and last revision (app.undo)."""
+        with self._read() as s:
+            self._doc_row(s, doc_id)
+            q = (select(ChangeRow.id, ChangeRow.author, ChangeRow.operation, ChangeRow.params,
+                        func.min(RevisionRow.id), func.max(RevisionRow.id))
+                 .join(RevisionRow, RevisionRow.change_id == ChangeRow.id)
+                 .where(ChangeRow.document_id == doc_id).group_by(ChangeRow.id).order_by(ChangeRow.id))
+            return [ChangeInfo(cid, author, op, params or {}, first, last)
+                    for cid, author, op, params, first, last in s.execute(q)]
 
     def history(self, doc_id: str, node_id: str | None = None) -> list[RevisionInfo]:
         """Every revision of the document (or of one node: id or unique prefix), oldest first."""
@@ -606,10 +634,11 @@ class Store:
             return self._write_diff(s, doc_id, latest, current, target, change, order=order)
 
     def restore(self, doc_id: str, revision_id: int, node_id: str | None = None, *,
-                author: str = "writer") -> list[RevisionInfo]:
+                author: str = "writer", params: dict | None = None) -> list[RevisionInfo]:
         """Bring back the whole document (or one node with its subtree: its text, position and children)
         as it was at `revision_id`, as new revisions with operation "restore". A node that did not exist
-        then is deleted. If a restored node's old parent is gone, it keeps its current place."""
+        then is deleted. If a restored node's old parent is gone, it keeps its current place.
+        `params`: recorded with the change too (an undo says which change it undoes: app.undo)."""
         with self._write() as s:
             self._doc_row(s, doc_id)
             latest = self._latest(s, doc_id)
@@ -617,7 +646,7 @@ class Store:
             old = self._live(self._latest(s, doc_id, upto=self._boundary(s, doc_id, revision_id)))
             if not old:
                 raise StoreError(f"document {doc_id[:8]} did not exist yet at revision {revision_id}")
-            params: dict[str, Any] = {"from_revision": int(revision_id)}
+            params: dict[str, Any] = {**(params or {}), "from_revision": int(revision_id)}
             if node_id is None:
                 target, level = old, "document"
             else:

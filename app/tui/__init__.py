@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def run_app(path: str | None, db_path=None, model_dir=None, backend: str = "auto", device: str | None = None,
-            *, autosave: bool = True) -> int:
+            *, autosave: bool = True, engine_url: str | None = None) -> int:
     """Open `path` (default: the writer's copy of the demo document) in the editor. Returns the exit
     code: 0, or 1 when the file is refused (binary, not UTF-8, a folder), with a one-line message."""
     # Textual, the store and the document tree load here, not when the CLI imports this package
@@ -26,7 +26,9 @@ def run_app(path: str | None, db_path=None, model_dir=None, backend: str = "auto
         return 1
     from app.tui.app import ScribaApp
 
-    app = ScribaApp(file, db_path=db_path, model_dir=model_dir, backend=backend, device=device, autosave=autosave)
+    app = ScribaApp(file, db_path=db_path, model_dir=model_dir, backend=backend, device=device,
+                    autosave=None if autosave else False,  # None: the settings' (--no-autosave turns it off)
+                    engine_url=engine_url)
     result = app.run()
     if app.main.recorder.farewell:
         print(app.main.recorder.farewell, file=sys.stderr)

@@ -15,7 +15,7 @@ import time
 
 from textual.screen import Screen
 
-from app import writing
+from app import change_preview, writing
 from app.session import Session
 from app.store.errors import ConflictError
 from app.tui.generation import Generation, run_generation
@@ -30,10 +30,13 @@ from app.tui.messages import (
     InspectionReady,
 )
 from app.tui.options import EditorOptions
+from app.tui.screens.candidate_view import CandidateView
+from app.tui.screens.dialogs import Choice
 from app.tui.widgets.candidates import CandidatesPanel
 from app.tui.widgets.inspect_view import InspectView
 from app.tui.widgets.outline import preview
 from app.tui.widgets.status import StatusBar
+from engine import actions
 from engine.actions import ActionRefused
 from engine.document import InputRefused
 from engine.protocol import Engine
@@ -72,6 +75,13 @@ class Assistant:
     def _load_engine(self) -> None:
         started = time.perf_counter()
         try:
+            if self.options.engine_url:  # a served engine: its status shows as calls go (engine.remote)
+                from engine.remote import RemoteEngine  # noqa: PLC0415
+
+                engine = RemoteEngine(self.options.engine_url, on_status=self._remote_status)
+                engine.info()  # fetched here, in the worker: _engine_ready reads it back without the network
+                self.screen.post_message(EngineLoaded(engine, time.perf_counter() - started))
+                return
             # torch loads here, in a worker, after the document is on screen
             from engine.api import load_engine  # noqa: PLC0415
 
@@ -80,6 +90,15 @@ class Assistant:
             self.screen.post_message(EngineFailed(str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
             return
         self.screen.post_message(EngineLoaded(engine, time.perf_counter() - started))
+
+    def _remote_status(self, status: str) -> None:
+        """A served engine answered ok / slow / not at all (called from the worker that called it)."""
+        self.screen.app.call_from_thread(self._show_remote_status)
+
+    def _show_remote_status(self) -> None:
+        if self.engine is not None and hasattr(self.engine, "status_line"):
+            self.status.engine = f"{self.engine_name} · {self.engine.status_line()}"
+            self.status.engine_ok = self.engine.status == "ok"
 
     def engine_loaded(self, message: EngineLoaded) -> None:
         self._engine_ready(message.engine)
@@ -112,13 +131,17 @@ class Assistant:
         return self.generation is not None and self.generation.running
 
     def generate(self, session: Session, node_id: str | None, action: str, instruction: str | None = None,
-                 seed: int | None = None) -> Generation | None:
+                 seed: int | None = None, add: bool | None = None) -> Generation | None:
         """Ask the engine for candidates for `action` on `node_id` of the session's document, in a thread
-        worker (the session takes changes, and the writer's pending edit is recorded: the screen's part)."""
+        worker (the session takes changes, and the writer's pending edit is recorded: the screen's part).
+        An action with an "add" variant (expand) on a section that has text asks first (add=None): add to
+        the section, or replace its text; then it runs (None is returned meanwhile)."""
+        if add is None and self._ask_add_or_replace(session, node_id, action, instruction, seed):
+            return None
         sampling = self.options.sampling if seed is None else dataclasses.replace(self.options.sampling, seed=seed)
         try:
             proposal = writing.propose(session.doc, node_id, action, instruction, sampling,
-                                       base_revision=session.revision)
+                                       base_revision=session.revision, add=bool(add))
         except (ActionRefused, InputRefused, KeyError, ValueError) as exc:
             self.screen.notify(f"{action}: {exc}", severity="warning")
             return None
@@ -127,7 +150,8 @@ class Assistant:
         gen = Generation(proposal)
         self.generation = gen
         target = preview(session.doc.node(proposal.node_id).text, 30) if proposal.node_id else "the document"
-        self.candidates.start(f"{proposal.operation} {proposal.task.level} · {target}")
+        mode = " (add)" if proposal.add else ""
+        self.candidates.start(f"{proposal.operation}{mode} {proposal.task.level} · {target}")
         self.candidates.focus()
         self.status.activity = f"{proposal.operation}…"
         engine, post = self.engine, self.screen.post_message
@@ -136,13 +160,43 @@ class Assistant:
                                exit_on_error=False)
         return gen
 
-    def again(self) -> tuple[str, str | None, str | None, int | None] | None:
-        """(action, instruction, node id, seed) that asks again for the last request with the next seed."""
+    def _ask_add_or_replace(self, session: Session, node_id: str | None, action: str, instruction: str | None,
+                            seed: int | None) -> bool:
+        """If `action` has an "add" variant and its span on `node_id` holds text, ask the writer which
+        (then generate with the answer) and return True; else False (it runs as it is)."""
+        try:
+            entry = actions.get(action)
+            if entry.add_span is None or node_id is None:
+                return False
+            span = entry.span(session.doc, node_id)
+        except (ActionRefused, InputRefused, KeyError, ValueError):
+            return False  # generate says why
+        if span.start >= span.end:
+            return False  # an empty section: nothing to replace
+        head = session.doc.node(span.node_id)
+        what = change_preview.replaced_nodes(session.doc, span.start, span.end, section=True)
+        counts = ", ".join(change_preview.plural(what[k], k, k + "s") for k in
+                           ("subsection", "paragraph", "block") if what.get(k))
+        size = change_preview.plural(span.end - span.start, "character", "characters")
+
+        def chosen(choice: str | None) -> None:
+            if choice in ("add", "replace") and self.screen.ready_to_change():
+                self.generate(session, node_id, action, instruction, seed, add=choice == "add")
+
+        self.screen.app.push_screen(Choice(
+            f"{entry.title}: “{preview(head.text.lstrip('# '), 40)}”",
+            f"This section already has text ({counts}, {size}). Add the new text to it (after its own "
+            "text, before its subsections), or write the section again and replace all of it?",
+            [("add", "Add to the section"), ("replace", "Replace its text"), ("cancel", "Cancel")]), chosen)
+        return True
+
+    def again(self) -> tuple[str, str | None, str | None, int | None, bool] | None:
+        """(action, instruction, node id, seed, add) that asks again for the last request with the next seed."""
         gen = self.generation
         if gen is None:
             return None
         seed = None if gen.params.get("seed") is None else gen.params["seed"] + 1
-        return gen.proposal.action.name, gen.proposal.instruction, gen.node_id, seed
+        return gen.proposal.action.name, gen.proposal.instruction, gen.node_id, seed, gen.proposal.add
 
     def update(self, message: GenerationUpdate) -> None:
         if message.generation is self.generation and self.generation.running:
@@ -172,8 +226,39 @@ class Assistant:
             self.candidates.clear_candidates("the model failed")
             self.screen.notify(f"the model failed: {message.reason}", severity="error", timeout=10)
 
-    def accept(self, session: Session | None, index: int) -> None:
-        """Put candidate `index` into the session's document (CandidateAccepted), or say why not."""
+    def texts_now(self) -> list[str]:
+        """The finished texts of the candidates (while running: the ones streamed so far, cut as finished)."""
+        gen = self.generation
+        if gen is None:
+            return []
+        return writing.finish_candidates(gen.proposal, gen.latest) if gen.running else gen.texts
+
+    def preview_of(self, session: Session, index: int) -> change_preview.ChangePreview:
+        gen = self.generation
+        return change_preview.preview(gen.proposal, self.texts_now(), index, session.doc)
+
+    def show_candidate(self, session: Session | None, index: int) -> None:
+        """Open candidate `index` in the candidate view (a diff in context); accepting it there takes it."""
+        gen = self.generation
+        if gen is None or session is None or not 0 <= index < len(self.texts_now()):
+            return
+        target = preview(session.doc.node(gen.node_id).text, 40) if gen.node_id in session.doc else "the document"
+        title = f"{gen.proposal.operation}{' (add)' if gen.proposal.add else ''} · {target}"
+
+        def chosen(picked: int | None) -> None:
+            if picked is not None and gen is self.generation:
+                self.accept(session, picked, confirmed=True)
+            else:
+                self.candidates.focus()
+            if gen is self.generation:
+                self.candidates.highlighted = picked if picked is not None else self.candidates.highlighted
+
+        self.screen.app.push_screen(CandidateView(title, len(self.texts_now()), index,
+                                                  lambda i: self.preview_of(session, i)), chosen)
+
+    def accept(self, session: Session | None, index: int, confirmed: bool = False) -> None:
+        """Put candidate `index` into the session's document (CandidateAccepted), or say why not. One that
+        replaces existing text asks first, saying what goes (unless `confirmed`: read in the candidate view)."""
         gen = self.generation
         if gen is not None and gen.running:
             # a candidate that has finished can be taken while the others are still being written
@@ -182,9 +267,14 @@ class Assistant:
                 self.screen.notify(f"candidate {index + 1} is still being written (esc stops all)",
                                    severity="warning")
                 return
+        if gen is None or session is None or not 0 <= index < len(self.texts_now()):
+            return
+        if not confirmed and self._confirm_replacing(session, index):
+            return
+        if gen.running:
             gen.take_finished()
             self.status.activity = ""
-        if gen is None or session is None or not 0 <= index < len(gen.texts):
+        if not 0 <= index < len(gen.texts):
             return
         try:
             accepted = session.accept(gen.proposal, gen.texts, index, model=self.engine_name,
@@ -200,6 +290,31 @@ class Assistant:
             return
         self._accepted(gen, index, accepted)
 
+    def _confirm_replacing(self, session: Session, index: int) -> bool:
+        """If candidate `index` replaces existing text, ask first (then accept on yes) and return True."""
+        change = self.preview_of(session, index)
+        if not change.removes or change.error is not None:
+            return False  # it only adds (or accepting says why it cannot)
+        gen = self.generation
+        target = preview(session.doc.node(gen.node_id).text, 40) if gen.node_id in session.doc else "the document"
+
+        def chosen(choice: str | None) -> None:
+            if gen is not self.generation:
+                return
+            if choice == "replace":
+                self.accept(session, index, confirmed=True)
+            elif choice == "preview":
+                self.show_candidate(session, index)
+            else:
+                self.candidates.focus()
+
+        self.screen.app.push_screen(Choice(
+            f"Replace with candidate {index + 1}?",
+            f"Candidate {index + 1} {change.summary()} of “{target}”. What it replaces stays in the history "
+            "(ctrl+z in the outline undoes).",
+            [("replace", "Replace"), ("preview", "Show the change"), ("keep", "Keep the text")]), chosen)
+        return True
+
     def _accepted(self, gen: Generation, index: int, outcome) -> None:
         """Candidate `index` is recorded (outcome: app.writing.Accepted), or refused (a StoreError)."""
         if gen is self.generation:
@@ -211,7 +326,9 @@ class Assistant:
             self.candidates.clear_candidates(f"candidate {index + 1} not recorded")
             self.screen.notify(f"candidate {index + 1} not recorded: {outcome}", severity="error", timeout=10)
             return
-        self.candidates.clear_candidates(f"accepted candidate {index + 1}")
+        # said once, not kept in the panel: a restore or an undo later must not leave it saying so
+        self.candidates.clear_candidates()
+        self.screen.notify(f"accepted candidate {index + 1} (ctrl+z undoes)", timeout=4)
         self.screen.post_message(CandidateAccepted(outcome.focus))
 
     def reject(self) -> None:

@@ -20,7 +20,7 @@ from app.tui.widgets.editor import NodeEditor
 from app.tui.widgets.history import HistoryPanel
 from app.tui.widgets.outline import OutlineTree, preview
 from app.tui.widgets.preview import DocumentPreview
-from app.tui.widgets.status import StatusBar
+from app.tui.widgets.status import StatusBar, history_off_reason
 from engine.document import Document, InputRefused
 
 
@@ -109,6 +109,7 @@ class DocumentView:
             self.status.saved = self.session.saved
             session = self.session  # a commit merely on its way (a moment) is not worth a warning
             self.status.recorded = not session.unrecorded or (session.recording and not session.held_up)
+            self.status.history_off = history_off_reason(session)
 
     def refresh_history(self) -> None:
         if self.session is not None:
@@ -212,6 +213,28 @@ class DocumentView:
         before = target.text[:rel]
         self.editor.move_cursor((before.count("\n"), len(before) - (before.rfind("\n") + 1)))
 
+    def node_at_cursor(self) -> str | None:
+        """The node the editor's cursor is at, for continuing there (ctrl+g): in a paragraph, the sentence
+        the cursor is in or just after (continuing after it goes on in the same paragraph); else the node
+        being edited. The pending edit is recorded first, so the tree holds what the writer sees."""
+        self.record_pending_edit()
+        node_id = self.editor.node_id
+        if node_id is None or self.doc is None or node_id not in self.doc:
+            return self.selected_id
+        node = self.doc.node(node_id)
+        sentences = [c for c in node.children if c.kind.value == "sentence"]
+        if node.kind.value != "paragraph" or not sentences:
+            return node_id
+        row, column = self.editor.cursor_location
+        lines = self.editor.text.split("\n")
+        offset = sum(len(line) + 1 for line in lines[:row]) + column
+        base = self.doc.span(node_id)[0]
+        at = sentences[0]
+        for sentence in sentences:
+            if self.doc.span(sentence.id)[0] - base < offset:
+                at = sentence
+        return at.id
+
     # -- structure ---------------------------------------------------------------------------------------
 
     def _structure_edit(self, operation: str, edit) -> None:
@@ -233,8 +256,24 @@ class DocumentView:
         self.select_node(focus if focus in self.doc else self.selected_id)
 
     def insert_after_selection(self, kind: str) -> None:
-        """A new paragraph or heading after the selected node."""
-        self._structure_edit("insert", lambda node_id: self.session.insert_after(node_id, kind))
+        """A new paragraph or heading after the selected node (in an empty document: its first node),
+        opened in the editor with its placeholder selected, so the first key typed replaces it (a new
+        heading keeps its `#`s). The focus moves now: keys typed right after `h` / `n` are the title's."""
+        if self.doc is not None and self.selected_id is None and not self.doc.root.children:
+            if not self.ready_to_change():
+                return
+            try:
+                focus = self.session.insert_after(None, kind)
+            except ConflictError as exc:
+                return self.conflict("insert", exc)
+            self.after_change(focus)
+            self.outline.select_id(focus)
+            self.select_node(focus)
+        else:
+            self._structure_edit("insert", lambda node_id: self.session.insert_after(node_id, kind))
+        if self.selected_id is not None and self.editor.node_id == self.selected_id and not self.editor.read_only:
+            self.editor.select_placeholder()
+            self.screen.set_focus(self.editor)
 
     def delete_selection(self) -> None:
         """Delete the selected node (a heading: its section), once the writer confirms."""

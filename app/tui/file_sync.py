@@ -14,8 +14,12 @@ back through ExternalEditMerged and ChangeRefused (app.tui.messages) when the do
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 from textual.screen import Screen
 
+from app import recent
 from app.session import MergeOutcome, Session
 from app.store.errors import ConflictError
 from app.sync import FileWatcher
@@ -23,6 +27,7 @@ from app.tui import files
 from app.tui.messages import ChangeRefused, ExternalEditMerged
 from app.tui.options import EditorOptions
 from app.tui.screens.dialogs import Choice, TextPrompt
+from app.tui.screens.open_file import OpenFileScreen
 from app.tui.widgets.editor import NodeEditor
 from engine.document import Document, InputRefused
 
@@ -43,6 +48,67 @@ class FileSync:
         path, db_path, post = self.options.path, self.options.db_path, self.screen.post_message
         self.screen.run_worker(lambda: files.open_document(path, db_path, post), name="open document",
                                thread=True, exclusive=True, group="open", exit_on_error=False)
+
+    # -- another file: open (ctrl+o, with the recent files), save as --------------------------------------
+
+    def choose_file(self) -> None:
+        """The open-file dialog (recent files, the folder's tree, a path); opens the file chosen."""
+        current = self.options.path.expanduser().resolve()
+        others = [p for p in recent.load(self.options.db_path) if p.resolve() != current]
+        self.screen.app.push_screen(OpenFileScreen(current.parent, others), self.open_other)
+
+    def open_other(self, path: Path | None) -> None:
+        """Edit `path` in place of this document: this one is left as on quitting (pending edit recorded,
+        autosaved, watcher stopped, store closed); a new main screen opens `path`, with the same model."""
+        if path is None:
+            return
+        path = Path(path).expanduser()
+        if path.is_dir():
+            self.screen.notify(f"{path} is a folder: choose a file", severity="error")
+            return
+        if path.resolve() == self.options.path.expanduser().resolve():
+            self.screen.notify(f"{path.name} is already open", timeout=3)
+            return
+        self.screen.app.call_later(self._replace_screen, path)  # once the dialog that chose it is gone
+
+    def _replace_screen(self, path: Path) -> None:
+        old, app = self.screen, self.screen.app
+        if app.screen is not old:  # another dialog is up meanwhile: open from under it
+            return self.screen.notify("close the dialog first, then open the file again", severity="warning")
+        old.leave()
+        new = type(old)(dataclasses.replace(self.options, path=path), old.assistant.engine)
+        app.main = new
+        if app.screen_stack[0] is old:  # the app's first screen cannot be switched away: the new one goes on top
+            app.push_screen(new)
+        else:
+            app.switch_screen(new)
+        old.close()
+
+    def save_as(self, session: Session) -> None:
+        """Ask for a new file name, write the document there and go on editing that file (its history
+        starts from this text; the old file keeps its own). An existing file is never overwritten."""
+        def chosen(answer: str | None) -> None:
+            if not answer:
+                return
+            target = Path(answer).expanduser()
+            if not target.is_absolute():
+                target = session.path.parent / target
+            if target.exists():
+                self.screen.notify(f"{target} exists: choose another name (or open it with ctrl+o)",
+                                   severity="error")
+                return
+            self.screen.view.record_pending_edit()
+            try:
+                session.export(target)
+            except OSError as exc:
+                self.screen.notify(f"could not save as {target}: {exc.strerror or exc}. Nothing is lost.",
+                                   severity="error", timeout=10)
+                return
+            self.screen.notify(f"saved as {target}", timeout=3)
+            self.open_other(target)
+
+        default = str(session.path.with_name(session.path.stem + "-copy" + session.path.suffix))
+        self.screen.app.push_screen(TextPrompt("Save the document as", value=default), chosen)
 
     # -- watching ----------------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from typing import Callable
 
 from textual.message import Message
 
+from app import recent
 from app.session import Session
 from app.sync import FileWatcher
 from app.tui.messages import DocumentOpened, DocumentOpenFailed, FileChangedOnDisk, FileDeleted
@@ -36,6 +37,7 @@ def open_document(path: Path, db_path, post: Callable[[Message], object]) -> Non
         post(DocumentOpenFailed(f"cannot open {path.name}: {exc}"))
         return
     post(DocumentOpened(session, time.perf_counter() - started))
+    recent.add(db_path, path)
 
 
 class Watch:

@@ -18,4 +18,5 @@ class EditorOptions:
     watch: bool = True
     autosave: bool = True
     load_engine: bool = True  # load the engine (model_dir, or the bundled one) once the document shows
+    engine_url: str | None = None  # instead: use the engine served there (scriba serve; engine.remote)
     sampling: writing.Sampling = writing.Sampling()

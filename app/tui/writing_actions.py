@@ -27,7 +27,7 @@ def action_string(entry: WritingAction) -> str:
 
 def outline_bindings() -> list[Binding]:
     """The outline's key for each writing action (shown in the footer, in registry order)."""
-    return [Binding(a.key, f"screen.{action_string(a)}", label(a)) for a in ACTIONS.values()]
+    return [Binding(a.key, f"screen.{action_string(a)}", label(a), id=a.name) for a in ACTIONS.values()]
 
 
 def palette_entries() -> list[tuple[str, str, str]]:

@@ -56,9 +56,12 @@ def load() -> TritonKernels:
         raise RuntimeError(_error)
     import torch
 
+    from engine.kernels.env import configure_triton_cache
+
     if not torch.cuda.is_available():
         _error = "mamba_ssm backend needs a CUDA GPU; none is available"
         raise RuntimeError(_error)
+    configure_triton_cache()  # compiled kernels and autotuning results persist across launches
     try:
         placeholder = _install_selective_scan_placeholder()
         import mamba_ssm

@@ -53,6 +53,7 @@ class Mamba2Mixer(nn.Module):
         self.eps = eps
         self.conv_dim = self.d_inner + 2 * self.ngroups * d_state
         self.backend = "torch"
+        self.step_impl: str | None = None  # "triton": the fused step kernels (engine/kernels), else the reference
 
         self.in_proj = nn.Linear(d_model, 2 * self.d_inner + 2 * self.ngroups * d_state + self.nheads, bias=False)
         self.conv1d = nn.Conv1d(self.conv_dim, self.conv_dim, d_conv, groups=self.conv_dim, padding=d_conv - 1)
@@ -120,8 +121,15 @@ class Mamba2Mixer(nn.Module):
 
     def step(self, u: Tensor, state: MixerState) -> tuple[Tensor, MixerState]:
         """u: (b, d_model) one position -> (b, d_model), new state. Same maths on both backends."""
-        A = -torch.exp(self.A_log.float())
         z, xBC, dt = torch.split(self.in_proj(u), [self.d_inner, self.conv_dim, self.nheads], dim=-1)
+        if self.step_impl is not None:  # two kernels for all that follows in_proj (engine/kernels/mamba_step.py)
+            from engine.kernels.mamba_step import conv_ssm_step, rmsnorm_rows
+
+            conv, ssm, y = conv_ssm_step(state.conv, xBC, self.conv1d.weight[:, 0], self.conv1d.bias, state.ssm, dt,
+                                         self.dt_bias, self.A_log, self.D, z, self.step_impl)
+            return self.out_proj(rmsnorm_rows(y, self.norm.weight, self.eps, u.dtype, self.step_impl)), \
+                MixerState(conv, ssm)
+        A = -torch.exp(self.A_log.float())
         conv = torch.cat([state.conv[..., 1:], xBC[..., None].to(state.conv.dtype)], dim=-1)
         # plain views rather than einops here: this runs once per byte per layer, and on a CPU the
         # per-call overhead is a visible part of decoding time

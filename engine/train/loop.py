@@ -39,6 +39,7 @@ from engine.train.validate import evaluate
 log = logging.getLogger("scriba.train")
 
 Progress = Callable[[dict], None]
+COMPILE_STEPS = 2  # steps that compile kernels: outside the time budget (see Trainer._stop_reason)
 EXPORT_DTYPES = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16, "int8": "int8"}
 
 
@@ -146,7 +147,8 @@ class Trainer:
         if history and dist.main:
             log.warning("history: %d accepted revisions", len(history))
         t0 = time.time()
-        train_docs, val_docs = load_documents(run.data.paths, run.data.val_fraction, self.cfg.doc_limit)
+        train_docs, val_docs = load_documents(run.data.paths, run.data.val_fraction, self.cfg.doc_limit,
+                                               run.data.augment)
         if not train_docs and val_docs:
             log.warning("all %d documents fell in the validation split; training on them too", len(val_docs))
             train_docs = val_docs
@@ -182,6 +184,7 @@ class Trainer:
         loader = Loader(self.stream, self.cfg.batch_size * self.cfg.grad_accum, pin_memory=self.device.type == "cuda")
         self.data_state = self.stream.state_dict()
         self.t_start = self.t_last = self.t_step = time.time()
+        self.steps_run, self.compile_s, self.recent_steps = 0, 0.0, []
         self.bytes_last = self.bytes_seen
         self._reset_sums()
         try:
@@ -213,7 +216,7 @@ class Trainer:
         batch = batch.to(self.device, non_blocking=True)
         progress = None
         if cfg.time_budget:
-            progress = budget_progress(self.step, cfg, self.elapsed_before + time.time() - self.t_start,
+            progress = budget_progress(self.step, cfg, self.elapsed_before + self._budget_elapsed(time.time()),
                                        cfg.time_budget + self.elapsed_before)
         factor = lr_factor(self.step, cfg, progress)
         set_lr(self.optimizer, cfg, factor)
@@ -251,7 +254,7 @@ class Trainer:
                "ratio_loss": float(self.ratio_sum) / max(self.n_sum, 1), "lr": self.cfg.lr * factor,
                "grad_norm": None if gnorm is None else float(gnorm),
                "bytes_per_s": (self.bytes_seen - self.bytes_last) / max(now - self.t_last, 1e-9),
-               "elapsed": self.elapsed_before + now - self.t_start, "bytes": self.bytes_seen}
+               "elapsed": self.elapsed_before + self._budget_elapsed(now), "bytes": self.bytes_seen}
         if self.last_out is not None and self.last_out.boundaries:
             rec["compression"] = [round(c, 3) for c in self.last_out.compression()]
         self.metrics.write(rec)
@@ -259,14 +262,27 @@ class Trainer:
         self._reset_sums()
 
     def _stop_reason(self) -> str | None:
-        """Why this rank wants to stop after this step (None: go on)."""
+        """Why this rank wants to stop after this step (None: go on). The first COMPILE_STEPS steps of a
+        process compile and autotune kernels (minutes on a cold GPU machine): they count as compile time,
+        not against the time budget, and do not predict how long a step takes."""
         now = time.time()
         last_step_s, self.t_step = now - self.t_step, now
         if self.stop_event.is_set():
             return "interrupted"
-        if self.cfg.time_budget and now - self.t_start + 1.5 * last_step_s > self.cfg.time_budget:
+        if self.steps_run < COMPILE_STEPS:
+            self.steps_run += 1
+            self.compile_s += last_step_s
+            return None
+        self.steps_run += 1
+        self.recent_steps = (self.recent_steps + [last_step_s])[-20:]
+        typical = sorted(self.recent_steps)[len(self.recent_steps) // 2]  # the median: validation steps are outliers
+        if self.cfg.time_budget and self._budget_elapsed(now) + 1.5 * typical > self.cfg.time_budget:
             return "time_budget"
         return None
+
+    def _budget_elapsed(self, now: float) -> float:
+        """Seconds of training steps in this process, kernel compilation left out."""
+        return now - self.t_start - self.compile_s
 
     # ---- validation, checkpoints, the end
     def _validate(self) -> dict:
@@ -282,13 +298,13 @@ class Trainer:
     def _save(self) -> None:
         states = self.dist.gather(self.data_state)
         if self.dist.main:
-            progress = {"step": self.step, "elapsed": self.elapsed_before + time.time() - self.t_start,
+            progress = {"step": self.step, "elapsed": self.elapsed_before + self._budget_elapsed(time.time()),
                         "bytes_seen": self.bytes_seen}
             checkpoint.save(self.run, self.model, self.optimizer, progress, states)
 
     def _finish(self, reason: str) -> TrainResult:
         """Save, validate and (rank 0) export the final model with what it was trained on."""
-        run, elapsed = self.run, self.elapsed_before + time.time() - self.t_start
+        run, elapsed = self.run, self.elapsed_before + self._budget_elapsed(time.time())
         self._save()
         results = self._validate()
         export = None
@@ -296,11 +312,11 @@ class Trainer:
             export = run.export_dir
             extra = {"steps": self.step, "bytes": self.bytes_seen, "elapsed_s": round(elapsed, 1),
                      "device": str(self.device), "backend": self.backend, "world": self.dist.world,
-                     "stopped": reason, "val": results,
+                     "stopped": reason, "compile_s": round(self.compile_s, 1), "val": results,
                      "data": {"paths": run.data.paths or [str(corpus_dir())], "seq_len": run.data.seq_len,
                               "mixture": run.data.mixture}}
             self.model.save(export, dtype=EXPORT_DTYPES[self.cfg.export_dtype], extra=extra)
             self.metrics.write({"event": "end", "step": self.step, "stopped": reason, "elapsed": elapsed,
-                                "export": str(export)})
+                                "compile_s": self.compile_s, "export": str(export)})
             log.info("%s at step %d; model in %s", reason, self.step, export)
         return TrainResult(self.step, reason, elapsed, self.bytes_seen, results, export)

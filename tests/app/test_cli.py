@@ -82,7 +82,7 @@ def test_unknown_command_is_a_usage_error(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, out, err = run(capsys, "frobnicate")
     assert code == 2 and out == ""
-    assert err.startswith("usage: scriba") and "unknown command 'frobnicate'" in err
+    assert err.startswith("scriba: unknown command 'frobnicate'") and len(err.splitlines()) == 1
     assert not (tmp_path / "frobnicate").exists()
     code, _, err = run(capsys, "--db", str(tmp_path / "x.db"), "exprot")
     assert code == 2 and "unknown command 'exprot'" in err

@@ -145,15 +145,103 @@ def test_load_engine_errors(tmp_path):
             load_engine(tmp_path, device="cuda")
 
 
+@pytest.fixture(scope="module")
+def gpu_engine():
+    from engine.resources import bundled_model_dir
+
+    return load_engine(bundled_model_dir(), backend="mamba_ssm", device="cuda")  # loaded and warmed up once
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("nbytes", [4095, 4096, 4097, 65536])
-def test_bundled_model_generates_on_the_gpu_after_a_long_prompt(nbytes):
+def test_bundled_model_generates_on_the_gpu_after_a_long_prompt(gpu_engine, nbytes):
     """Prompts of 4 KB and more crashed the Triton scan ("illegal memory access"): the last prefill segment
     held no chunk boundary, and the dechunking EMA ran mamba_chunk_scan_combined on an empty sequence."""
-    from engine.resources import bundled_model_dir, demo_document
+    from engine.resources import demo_document
 
-    engine = load_engine(bundled_model_dir(), backend="mamba_ssm", device="cuda")
+    engine = gpu_engine
+    engine.sampler.cache.clear()
     text = demo_document().read_bytes()
     prompt = bytes([BOS]) + (text * (nbytes // len(text) + 1))[:nbytes]
     cands = engine.generate(GenerationRequest(prompt, max_bytes=16, n=3, seed=0))
     assert len(cands) == 3 and all(c.nbytes > 0 and c.finish in ("stop", "length") for c in cands)
+
+
+# ------------------------------------------------------------- blocked decoding (the graphed path's logic)
+def test_utf8_tables_agree_with_utf8_state_and_mask():
+    """The GPU mask table, indexed by the automaton's state, allows exactly what Sampler._mask allows."""
+    from engine.generate import mask_table
+
+    allowed, nxt = mask_table([EOS])
+    rng = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        u, s = Utf8State(), 0
+        for _ in range(int(torch.randint(0, 6, (1,), generator=rng))):
+            row = Sampler._mask([u], [EOS], "cpu")[0]
+            assert torch.equal(allowed[s], row)
+            choices = torch.nonzero(row & ~torch.tensor([b == EOS for b in range(256)]))[:, 0]
+            b = int(choices[torch.randint(0, len(choices), (1,), generator=rng)])
+            u.push(b)
+            s = int(nxt[s, b])
+        assert torch.equal(allowed[s], Sampler._mask([u], [EOS], "cpu")[0])
+
+
+def blocked_sampler(model, sizes=(1, 2, 4)):
+    from engine.cuda_graph import DecodeGraphs
+    from engine.generate import BLOCK
+
+    s = Sampler(model)
+    s.graphs = DecodeGraphs(model, sizes, BLOCK, capture=False)
+    return s
+
+
+@pytest.mark.parametrize("name", ["tiny", "tiny-2stage"])
+def test_blocked_greedy_decoding_equals_the_eager_path(name):
+    torch.manual_seed(5)
+    model = HNetLM(preset(name)).eval()
+    blocked = blocked_sampler(model)
+    req = GenerationRequest(prompt=b"\xf5Once upon a time, ", stop=[], n=3, max_bytes=37, seed=0, temperature=0.0)
+    assert blocked.decode_path(3) == "graph" and Sampler(model).decode_path(3) == "eager"
+    a = blocked.generate(req)
+    b = Sampler(model).generate(req)
+    assert [c.text for c in a] == [c.text for c in b]
+    assert [c.nbytes for c in a] == [c.nbytes for c in b] == [37] * 3
+    for x, y in zip(a, b):
+        assert x.logprob == pytest.approx(y.logprob, rel=1e-4, abs=1e-4)
+
+
+def test_blocked_sampling_is_valid_seeded_and_follows_stop_rules():
+    torch.manual_seed(7)
+    model = HNetLM(preset("tiny")).eval()
+    s = blocked_sampler(model)
+    req = GenerationRequest(prompt=b"\xf5Hello", stop=[bytes([EOS]), b"e"], n=3, max_bytes=61, seed=3,
+                            temperature=1.5)
+    first, again = s.generate(req), s.generate(req)
+    assert [c.text for c in first] == [c.text for c in again]
+    for c in first:
+        raw = c.text.encode()
+        assert "e" not in c.text and not (set(raw) & CONTROL_BYTES) and c.finish in ("stop", "length")
+        assert len(raw) <= 61 and (c.finish == "stop" or c.nbytes == 61)
+    req.seed = 4
+    assert [c.text for c in s.generate(req)] != [c.text for c in first]
+    # stop_after ends a stream mid-block, keeping the match
+    free = s.generate(GenerationRequest(prompt=b"\xf5x", stop=[], n=1, max_bytes=100, seed=5))[0].text
+    mark = next(ch for ch in free[10:] if ch.isascii() and ch.isprintable())
+    (c,) = s.generate(GenerationRequest(prompt=b"\xf5x", stop=[], stop_after=[mark.encode()], n=1, max_bytes=100,
+                                        seed=5))
+    assert c.finish == "stop" and c.text == free[:free.index(mark) + 1]
+
+
+def test_blocked_decoding_streams_and_cancels_between_blocks():
+    torch.manual_seed(7)
+    s = blocked_sampler(HNetLM(preset("tiny")).eval())
+    cancel, updates = threading.Event(), []
+
+    def on_update(cands):
+        updates.append([c.nbytes for c in cands])
+        if len(updates) == 2:
+            cancel.set()
+
+    out = s.generate(GenerationRequest(prompt=b"\xf5Hi", stop=[], n=2, max_bytes=10_000, seed=0), on_update, cancel)
+    assert all(c.finish == "cancelled" for c in out) and all(c.nbytes <= 3 * 8 for c in out)
+    assert updates[0] == [8, 8]

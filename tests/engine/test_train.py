@@ -201,3 +201,15 @@ def test_from_history_jsonl(tmp_path, corpus):
     assert read_history_jsonl(path) == [pair]
     recs = _train(tmp_path / "h", corpus, "--max-steps", "2", "--from-history", str(path))
     assert _losses(recs)
+
+
+def test_time_budget_leaves_out_the_compiling_first_steps(tmp_path, corpus):
+    """A budget shorter than the first step (on a cold GPU machine the first step compiles kernels for
+    minutes) still trains past it: the first steps are compile time, not budget, and the stop rule
+    predicts from typical steps."""
+    from engine.train.loop import COMPILE_STEPS
+
+    recs = _train(tmp_path / "t", corpus, "--max-steps", "100000", "--time-budget", "0.001")
+    end = [r for r in recs if r.get("event") == "end"][-1]
+    assert end["stopped"] == "time_budget" and end["step"] == COMPILE_STEPS + 1
+    assert end["compile_s"] > 0 and end["elapsed"] < end["compile_s"] + 60

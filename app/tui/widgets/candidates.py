@@ -1,7 +1,8 @@
 """The candidates panel: the model's alternatives for the selected node, side by side, streaming in.
 
-Keys (when focused): 1-9 accept that candidate, enter the highlighted one, ←/→ move, g regenerate,
-x reject all, escape cancel a running generation (then reject).
+Keys (when focused): 1-9 accept that candidate (one that replaces existing text asks first), enter show
+the highlighted one in full (the candidate view: the change in context, enter there accepts it), ←/→
+move, g regenerate, x reject all, escape cancel a running generation (then reject).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class CandidatesPanel(Horizontal, can_focus=True):
     BINDINGS = [
         *(Binding(str(i), f"screen.accept_candidate({i - 1})", "Accept" if i == 1 else f"Accept {i}", show=i == 1,
                   key_display="1-9") for i in range(1, 10)),
-        Binding("enter", "accept_highlighted", "Accept"),
+        Binding("enter", "screen.show_candidate", "Show"),
         Binding("left", "move(-1)", "Prev", show=False),
         Binding("right", "move(1)", "Next", show=False),
         Binding("g", "screen.regenerate", "Regenerate"),

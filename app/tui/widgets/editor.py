@@ -15,6 +15,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import TextArea
+from textual.widgets.text_area import Selection
 
 IDLE_SECONDS = 2.0
 MAX_WAIT_SECONDS = 5.0  # steady typing is recorded at least this often
@@ -26,7 +27,7 @@ class NodeEditor(TextArea):
     BINDINGS = [
         Binding("escape", "screen.focus_outline", "Back to outline"),
         Binding("ctrl+r", "screen.writing_action('rewrite')", "Rewrite"),
-        Binding("ctrl+g", "screen.writing_action('continue')", "Continue"),
+        Binding("ctrl+g", "screen.continue_at_cursor", "Continue"),
     ]
 
     @dataclass
@@ -79,6 +80,13 @@ class NodeEditor(TextArea):
         self.show_node(node.id, node.text)
         self.read_only = read_only
         self.border_title = f"Editor · {KIND_TITLE.get(str(node.kind), str(node.kind))}"
+
+    def select_placeholder(self) -> None:
+        """Select the text of a new node (a heading's title, after its `#`s), so typing replaces it."""
+        text = self.text
+        start = len(text) - len(text.lstrip("#").lstrip(" ")) if text.startswith("#") else 0
+        last = text.count("\n")
+        self.selection = Selection((0, start), (last, len(text) - (text.rfind("\n") + 1)))
 
     def mark_recorded(self, text: str) -> None:
         """The app took `text` into the document: it is now the baseline."""

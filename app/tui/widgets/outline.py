@@ -12,11 +12,13 @@ from dataclasses import dataclass
 
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from app.tui.widgets.editor import NodeEditor
 from app.tui.writing_actions import outline_bindings
 
 PREVIEW_CHARS = 48
@@ -96,7 +98,7 @@ class OutlineTree(Tree[OutlineItem]):
         Binding("ctrl+up", "screen.move_node(-1)", "Move up", show=False),
         Binding("ctrl+down", "screen.move_node(1)", "Move down", show=False),
         Binding("v", "screen.inspect", "Inspect"),
-        Binding("enter", "screen.focus_editor", "Edit"),
+        Binding("enter", "edit", "Edit"),
     ]
     COMPONENT_CLASSES = Tree.COMPONENT_CLASSES | {
         "outline--heading", "outline--paragraph", "outline--sentence", "outline--block"}
@@ -204,6 +206,39 @@ class OutlineTree(Tree[OutlineItem]):
         if item is not None and self._by_id.get(item.node_id) is not event.node:
             return  # a node of the tree before the last `load`
         self.post_message(self.NodeChosen(item.node_id if item else None))
+
+    # -- handing over to the editor ------------------------------------------------------------------
+
+    def action_edit(self) -> None:
+        """Enter: edit the selected node. The focus moves now, not after the keys already queued (Textual's
+        `focus()` waits its turn), so the writer's next keys are the editor's."""
+        editor = self._editor()
+        if editor is not None and editor.node_id is not None and self.selected_id is not None:
+            self.screen.set_focus(editor)
+
+    def _editor(self) -> NodeEditor | None:
+        editors = self.screen.query(NodeEditor)
+        return editors.first() if editors else None
+
+    async def _on_key(self, event: events.Key) -> None:
+        """The outline's keys act in the order they were typed, here, as each arrives: Textual would run a
+        binding only once the key has bubbled up to the app, after the keys queued behind it were handed
+        out. So a key that reaches the outline after one of them moved the focus to the editor (typed
+        while the app lagged, right after Enter, `h` or `n`) goes to the editor, in order, and never to
+        the outline's one-key actions."""
+        focused = self.screen.focused
+        if focused is not self and isinstance(focused, NodeEditor):
+            event.stop()
+            event.prevent_default()
+            key = events.Key(event.key, event.character)
+            key.set_sender(self)
+            focused.post_message(key)
+            return
+        for binding in self._bindings.key_to_bindings.get(event.key, ()):
+            if not binding.priority and await self.app.run_action(binding.action, self):
+                event.stop()
+                event.prevent_default()
+                return
 
     def action_open_node(self) -> None:
         node = self.cursor_node

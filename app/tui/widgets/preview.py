@@ -1,27 +1,51 @@
 """The rendered document (Textual's Markdown widget), scrolled to follow the selected node.
 
 A long document is rendered as a window around the selection (WINDOW_CHARS either side, cut at
-line starts), so rendering stays quick; a short one is rendered whole. Markdown blocks carry the
-source line range they came from, which maps the selected node's offset to the block to show.
+line starts), so rendering stays quick; a short one is rendered whole. The window carries the
+document's link reference definitions (`[label]: url`) from outside it, so reference-style links render
+at any size. Markdown blocks carry the source line range they came from, which maps the selected node's
+offset to the block to show.
 """
 
 from __future__ import annotations
+
+import re
 
 from textual.containers import VerticalScroll
 from textual.widgets import Markdown
 
 WHOLE_LIMIT = 120_000  # characters: render the whole document below this
 WINDOW_CHARS = 20_000
+# a link reference definition: up to 3 spaces, [label]: destination, an optional title, on one line
+_DEFINITION = re.compile(r"^ {0,3}\[(?:[^\]\\\n]|\\.){1,999}\]:[ \t]*\S[^\n]*$", re.M)
+
+
+_found: tuple[str, list[tuple[int, str]]] = ("", [])  # the last document looked at, and its definitions
+
+
+def definitions(markdown: str, outside: tuple[int, int] = (0, 0)) -> str:
+    """The link reference definitions of `markdown` not in `outside` (start, end), one per line. The
+    last document's are kept: the preview asks again at every move of the selection."""
+    global _found
+    if _found[0] != markdown:
+        _found = (markdown, [(m.start(), m.group(0)) for m in _DEFINITION.finditer(markdown)])
+    lo, hi = outside
+    return "".join(line + "\n" for start, line in _found[1] if not lo <= start < hi)
 
 
 def window(markdown: str, offset: int, size: int = WINDOW_CHARS) -> tuple[str, int]:
-    """(the text around `offset`, its start offset), cut at line starts."""
+    """(the text around `offset`, its start offset), cut at line starts; the document's link reference
+    definitions from outside the window follow it (after the window's own lines: the offsets hold)."""
     if len(markdown) <= WHOLE_LIMIT:
         return markdown, 0
     start = markdown.rfind("\n", 0, max(0, offset - size)) + 1
     end = markdown.find("\n", min(len(markdown), offset + size))
     end = len(markdown) if end < 0 else end + 1
-    return markdown[start:end], start
+    refs = definitions(markdown, (start, end)) if "]:" in markdown else ""
+    text = markdown[start:end]
+    if refs:
+        text += ("" if text.endswith("\n") else "\n") + "\n" + refs
+    return text, start
 
 
 class DocumentPreview(VerticalScroll):

@@ -78,7 +78,9 @@ def test_export_at_inside_a_change_prints_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert f"revision {first} is in the middle of change" in err and f"use {last}" in err
-    assert main(["export", doc_id, "--at", str(10**30), "--db", str(db)]) == 0
+    capsys.readouterr()
+    assert main(["export", doc_id, "--at", str(10**30), "--db", str(db)]) == 1  # beyond the last: refused
+    assert capsys.readouterr().err.count("\n") == 1
     assert main(["export", doc_id, "--at", str(last), "--db", str(db)]) == 0
 
 

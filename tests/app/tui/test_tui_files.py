@@ -82,10 +82,14 @@ async def test_missing_file_is_created_on_save(make_app, tmp_path):
     app = make_app(path)
     async with app.run_test() as pilot:
         await opened(pilot)
-        app.main.action_new_heading()  # nothing selected: refused with a note, no crash
-        assert app.doc.to_markdown() == ""
         await pilot.press("ctrl+s")
-    assert path.exists() and path.read_text() == ""
+        await wait_for(pilot, path.exists, what="the save")
+        assert path.read_text() == ""
+        app.main.action_new_heading()  # an empty file is started with a heading (issue 13)
+        await pilot.press("escape")
+        assert app.doc.to_markdown() == "# New section\n"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: path.read_text() == "# New section\n", what="the second save")
 
 
 async def test_unsaved_changes_of_last_session_are_kept_not_overwritten(make_app, essay, db_path):

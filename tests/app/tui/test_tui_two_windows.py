@@ -5,7 +5,7 @@ same node is refused with a clear message, never a silent overwrite. Also for an
 from __future__ import annotations
 
 import pytest
-from tui_helpers import node_by_text, opened, select, wait_for
+from tui_helpers import accept, node_by_text, opened, select, wait_for
 
 from app.session import Session
 from app.store import Store
@@ -78,7 +78,7 @@ async def test_accepting_a_candidate_merges_with_another_windows_change(make_app
         finally:
             other.close()
         pick = next(i for i, t in enumerate(app.generation.texts) if t.strip())  # the tiny model writes noise
-        await pilot.press(str(pick + 1))
+        await accept(pilot, pick + 1)
         await wait_for(pilot, lambda: app.generation is None, what="the accept")
         assert "Sentences carry a beat." in app.doc.to_markdown()
         assert app.doc.to_markdown() == stored_markdown(db_path)
@@ -103,7 +103,7 @@ async def test_a_candidate_for_a_node_changed_elsewhere_is_refused_clearly(make_
         finally:
             other.close()
         pick = next(i for i, t in enumerate(app.generation.texts) if t.strip())  # the tiny model writes noise
-        await pilot.press(str(pick + 1))
+        await accept(pilot, pick + 1)
         await wait_for(pilot, lambda: any(f"candidate {pick + 1} not recorded" in n.message
                                           for n in app._notifications), what="the conflict message")
         assert app.generation is None and not app.candidates.texts

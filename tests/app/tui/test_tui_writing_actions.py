@@ -4,7 +4,7 @@ candidates streaming in, accepting one, and what ends up in the tree, the store 
 from __future__ import annotations
 
 import pytest
-from tui_helpers import opened, select, wait_for
+from tui_helpers import accept, opened, select, wait_for
 
 from app.store import Store
 
@@ -37,11 +37,17 @@ async def test_action_accept_records_a_model_revision(make_app, tiny_engine, db_
         await opened(pilot)
         node = await select(pilot, start, kind)
         await pilot.press(key)
+        if key == "e":  # the section has text: add to it or replace it
+            from app.tui.screens.dialogs import Choice
+
+            await wait_for(pilot, lambda: isinstance(app.screen, Choice), what="add or replace")
+            await pilot.click("#replace")
         await generated(pilot)
         assert len(app.candidates.texts) == 2
-        assert app.status.speed is not None and app.status.speed > 0
+        assert app.status.speed is None  # no stale speed once done; the note says how fast it wrote
+        assert " B in " in str(app.candidates.border_subtitle)
         candidate = app.generation.texts[1]
-        await pilot.press("2")
+        await accept(pilot, 2)
         await wait_for(pilot, lambda: app.generation is None, what="the accept")
         rev = last_change(db_path)
         assert (rev.author, rev.operation, rev.level, rev.model, rev.chosen) == ("model", operation, level, "tiny", 1)
@@ -65,7 +71,7 @@ async def test_rewrite_with_an_instruction(make_app, tiny_engine, db_path):
         await pilot.press("i")
         await pilot.press(*"shorter", "enter")
         await generated(pilot)
-        await pilot.press("enter")  # the highlighted (first) candidate
+        await pilot.press("enter", "enter")  # the highlighted (first) candidate, read in full, then taken
         await wait_for(pilot, lambda: app.generation is None, what="the accept")
     rev = last_change(db_path)
     assert (rev.operation, rev.instruction, rev.chosen) == ("rewrite", "shorter", 0)

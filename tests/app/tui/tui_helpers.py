@@ -42,3 +42,16 @@ async def select(pilot, start: str, kind: str | None = None):
 async def settle(pilot, seconds: float = 0.3) -> None:
     await pilot.pause(seconds)
     await asyncio.sleep(0)
+
+
+async def accept(pilot, number: int) -> None:
+    """Press `number` in the candidates panel and confirm the replace question if one comes (a candidate
+    that replaces existing text asks first)."""
+    from app.tui.screens.dialogs import Choice
+
+    app = pilot.app
+    await pilot.press(str(number))
+    await wait_for(pilot, lambda: isinstance(app.screen, Choice) or app.generation is None
+                   or app.candidates.border_subtitle.startswith("recording"), what="the accept or its question")
+    if isinstance(app.screen, Choice):
+        await pilot.press("enter")

@@ -1,0 +1,70 @@
+"""New nodes (`h`, `n`) open in the editor with their placeholder selected: the first key typed replaces
+it, and a new heading stays a heading. An empty new file is started with `h`, `n` or `o`."""
+
+from __future__ import annotations
+
+import pytest
+from tui_helpers import opened, select, wait_for
+
+from app.tui.widgets.editor import NodeEditor
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_a_new_heading_opens_with_its_title_selected(make_app):
+    app = make_app()
+    async with app.run_test() as pilot:
+        await opened(pilot)
+        await select(pilot, "Finishing", "heading")
+        await pilot.press("h")
+        await wait_for(pilot, lambda: isinstance(app.focused, NodeEditor), what="the editor")
+        assert app.editor.selected_text == "New section"
+        await pilot.press(*"Why long documents fail")
+        assert app.editor.text == "## Why long documents fail"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: any(n.text == "## Why long documents fail" for n in app.doc.walk()),
+                       what="the heading recorded")
+        [node] = [n for n in app.doc.walk() if n.text == "## Why long documents fail"]
+        assert node.kind.value == "heading" and node.level == 2
+
+
+async def test_a_new_paragraph_opens_with_its_text_selected(make_app):
+    app = make_app()
+    async with app.run_test() as pilot:
+        await opened(pilot)
+        await select(pilot, "Finishing", "heading")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.focused, NodeEditor), what="the editor")
+        assert app.editor.selected_text == "New paragraph."
+        await pilot.press(*"Start here.")
+        assert app.editor.text == "Start here."
+
+
+@pytest.mark.parametrize("key, kind, text", [("h", "heading", "# Title"), ("n", "paragraph", "Title")])
+async def test_an_empty_file_starts_with_h_or_n(make_app, tmp_path, key, kind, text):
+    app = make_app(tmp_path / "new.md")
+    async with app.run_test() as pilot:
+        await opened(pilot)
+        assert app.selected_id is None
+        await pilot.press(key)
+        await wait_for(pilot, lambda: isinstance(app.focused, NodeEditor), what="the editor")
+        await pilot.press(*"Title")
+        assert app.editor.text == text
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.session.markdown.strip() == text, what="the first node recorded")
+        [node] = [n for n in app.doc.walk() if n.parent is not None and n.kind.value != "sentence"]
+        assert node.kind.value == kind
+        assert not [n for n in app._notifications if "select a node" in n.message]
+
+
+async def test_an_empty_file_starts_with_an_outline(make_app, tmp_path, tiny_engine):
+    app = make_app(tmp_path / "new.md", engine=tiny_engine)
+    async with app.run_test() as pilot:
+        await opened(pilot)
+        await pilot.press("o")
+        await wait_for(pilot, lambda: len(app.screen_stack) == 2, what="the premise dialog")
+        await pilot.press(*"A field guide to moss", "enter")
+        await wait_for(pilot, lambda: app.generation is not None and not app.generation.running, timeout=60,
+                       what="the outline candidates")
+        assert app.generation.node_id is None
+        assert not [n for n in app._notifications if "select a node" in n.message]
