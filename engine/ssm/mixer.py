@@ -75,7 +75,9 @@ class Mamba2Mixer(nn.Module):
         """u: (b, l, d_model) -> (b, l, d_model), and the state after the last position if asked."""
         A = -torch.exp(self.A_log.float())
         zxbcdt = self.in_proj(u)
-        if self.backend == "mamba_ssm" and state is None and not return_state:
+        # the fused call goes through causal_conv1d's channel-last kernel, which refuses a sequence this short
+        # ("strides ... multiples of 8": a 1-byte forward crashed on the H200); short ones take the path below
+        if self.backend == "mamba_ssm" and state is None and not return_state and u.shape[1] >= 8:
             fused = kernels.load().split_conv1d_scan
             if fused is not None:  # one Triton call for conv + scan + norm + out_proj
                 return fused(zxbcdt, rearrange(self.conv1d.weight, "d 1 w -> d w"), self.conv1d.bias, self.dt_bias,
