@@ -219,12 +219,12 @@ def _parse_tag(raw: bytes) -> Task:
 # ---------------------------------------------------------------------------------------- stop rules
 def stop_rule(task: Task) -> list[bytes]:
     """Where generation of this task's span ends (besides EOS). The matched stop is not part of the output.
-    sentence, heading: the end of the line; paragraph, continue: a blank line; section body: the next heading
-    of the same or a higher level; outline: EOS only."""
+    heading: the end of the line; sentence, paragraph, continue: a blank line (a sentence of a hard-wrapped
+    paragraph spans lines); section body: the next heading of the same or a higher level; outline: EOS only."""
     stops = [bytes([EOS])]
-    if task.action == Action.CONTINUE or task.level == "paragraph":
+    if task.action == Action.CONTINUE or task.level in ("paragraph", "sentence"):
         stops.append(b"\n\n")
-    elif task.level in ("sentence", "heading"):
+    elif task.level == "heading":
         stops.append(b"\n")
     elif task.level == "section":
         top = task.heading_level or 6
@@ -232,8 +232,9 @@ def stop_rule(task: Task) -> list[bytes]:
     return stops
 
 
-# A sentence ends at terminal punctuation (and a closing quote) followed by a space.
-SENTENCE_ENDS = [f"{p}{q} ".encode("utf-8") for p in ".?!" for q in ("", '"', "\u201d", "'", "\u2019", ")")]
+# A sentence ends at terminal punctuation (and a closing quote) followed by a space or a line end.
+SENTENCE_ENDS = [f"{p}{q}{w}".encode("utf-8") for p in ".?!" for q in ("", '"', "\u201d", "'", "\u2019", ")")
+                 for w in (" ", "\n")]
 
 
 def stop_after_rule(task: Task) -> list[bytes]:
@@ -316,6 +317,8 @@ def finish(task: Task, generated: str) -> str:
         return re.sub(r"\n{3,}", "\n\n", body).lstrip()
     if level == "document":  # outline
         lines = []
+        if len(generated.encode("utf-8")) >= max_bytes_for(task) and not text.endswith("\n"):
+            text = text.rsplit("\n", 1)[0] if "\n" in text else ""  # the length limit cut its last line
         for line in text.split("\n"):
             m = _HEADING_LINE.match(line.strip())
             if m and (m.group(2) or "").strip():

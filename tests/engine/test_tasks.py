@@ -18,8 +18,10 @@ from engine.tasks import (
     finish,
     fit,
     heading_path,
+    max_bytes_for,
     parse,
     parse_example,
+    stop_after_rule,
     stop_rule,
     trim_prefix,
     trim_suffix,
@@ -98,7 +100,7 @@ def test_parse_refuses_malformed(bad):
 
 
 def test_stop_rules_per_level():
-    assert stop_rule(Task(Action.REWRITE, "sentence", "", "")) == [bytes([EOS]), b"\n"]
+    assert stop_rule(Task(Action.REWRITE, "sentence", "", "")) == [bytes([EOS]), b"\n\n"]
     assert stop_rule(Task(Action.REWRITE, "paragraph", "", "")) == [bytes([EOS]), b"\n\n"]
     assert stop_rule(Task(Action.SUMMARISE, "heading", "", "", heading_level=2)) == [bytes([EOS]), b"\n"]
     assert stop_rule(Task(Action.EXPAND, "section", "", "", heading_level=2)) == [bytes([EOS]), b"\n# ", b"\n## "]
@@ -109,7 +111,8 @@ def test_stop_rules_per_level():
 def test_finish_per_level():
     sent = Task(Action.REWRITE, "sentence", "A. ", " C.")
     assert finish(sent, "  The new one.  And another. ") == "The new one."
-    assert finish(sent, "Line one\nline two") == "Line one"
+    assert finish(sent, "Line one\nline two") == "Line one line two"  # one sentence wrapped over two lines
+    assert finish(sent, "Line one\n\nline two") == "Line one"
     para = Task(Action.REWRITE, "paragraph", "", "")
     assert finish(para, "- First. Second\nthird.\n\nNext paragraph") == "First. Second third."
     head = Task(Action.SUMMARISE, "heading", "", "", heading_level=3)
@@ -208,3 +211,19 @@ def test_training_examples_decode_to_prompts():
         assert ex.data[:ex.target_start] == build_prompt(task, order).data
         assert not any(c in CONTROL_BYTES for c in middle.encode())
         assert finish(task, middle) == middle
+
+
+def test_a_sentence_of_a_hard_wrapped_paragraph_is_not_cut_at_its_first_line_break():
+    task = Task(Action.REWRITE, "sentence", "The policy says that\n", "\nand more.")
+    wrapped = "every report is answered\nwithin a week. Then more"
+    assert finish(task, wrapped) == "every report is answered within a week."
+    assert b".\n" in stop_after_rule(task)
+
+
+def test_an_outline_cut_by_the_length_limit_drops_its_cut_last_line():
+    task = Task(Action.OUTLINE, "document", "", "")
+    cap = max_bytes_for(task)
+    text = "# Title\n## One\n## Two\n## Part of th"
+    generated = text + "x" * (cap - len(text))
+    assert finish(task, generated) == "# Title\n## One\n## Two"
+    assert finish(task, "# Title\n## One\n## Two") == "# Title\n## One\n## Two"  # ended by EOS: kept whole
