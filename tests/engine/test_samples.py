@@ -54,6 +54,12 @@ def test_every_action_runs_on_its_node_and_instruct_is_a_trained_form(config):
     assert outline.instruction == "Writing Long Documents" and outline.node is None
 
 
+def test_the_outline_premise_of_a_setext_title_is_its_text():
+    doc = Document.from_bytes((samples.ASSETS / "heldout" / "contributing.md").read_bytes())
+    outline = next(c for c in samples.plan(doc, "contributing.md", samples.SamplesConfig()) if c.action == "outline")
+    assert outline.instruction == "Contributing to Quill"  # not "Contributing to Quill\n=====..."
+
+
 def test_same_seeds_same_report_with_every_action_and_seed(tiny_engine, config):
     first = samples.report(tiny_engine, config)
     assert samples.report(tiny_engine, config) == first
