@@ -251,7 +251,20 @@ def _summary(cases: list[Case]) -> list[str]:
         forms = f"{sum(all(s.satisfied.values()) for s in checked)}/{len(checked)}" if checked else "–"
         cells = [action, target or "document", refused, n, stop, length, empty, mean, forms]
         rows.append("| " + " | ".join(map(str, cells)) + " |")
+    same, pairs = _unchanged_by_instruction(cases)
+    if pairs:
+        rows += ["", f"With the same seed, {same} of {pairs} `instruct` candidates are byte for byte the plain "
+                 "`rewrite` of the same paragraph: the instruction changed nothing there."]
     return rows
+
+
+def _unchanged_by_instruction(cases: list[Case]) -> tuple[int, int]:
+    """(instruct candidates equal to the plain rewrite's of the same node and seed, pairs compared)."""
+    plain = {(c.document, c.node, s.seed): s.text for c in cases if c.action == "rewrite" and c.forms
+             for s in c.samples}
+    pairs = [(plain[(c.document, c.node, s.seed)], s.text) for c in cases if c.forms_given for s in c.samples
+             if (c.document, c.node, s.seed) in plain]
+    return sum(a == b for a, b in pairs), len(pairs)
 
 
 def render(info: EngineInfo, cases: list[Case], config: SamplesConfig | None = None) -> str:
@@ -272,7 +285,8 @@ def render(info: EngineInfo, cases: list[Case], config: SamplesConfig | None = N
         if case.document != document:
             document = case.document
             out += ["", f"## {document}"]
-        where = f"node {case.node}: {_head(case.label, 60)}" if case.node is not None else "the whole document"
+        where = (f"node {case.node}: {_head(case.label, 60)}" if case.node is not None
+                 else "no node" if case.target else "the whole document")
         out += ["", f"### {case.action} · {case.target or 'document'} · {where}", ""]
         if case.refused is not None:
             out.append(f"Refused: {case.refused}")

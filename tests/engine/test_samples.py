@@ -76,6 +76,8 @@ def test_same_seeds_same_report_with_every_action_and_seed(tiny_engine, config):
     assert plain.count("Refused: this document has no heading for the rule") == 2  # expand, summarise
     assert plain.count("**seed 0** · ") == 5
     assert "The instruction: `include: paragraphs; about 40 words`" in demo
+    assert re.search(r"^With the same seed, \d of 4 `instruct` candidates are byte for byte", first, re.M)
+    assert "### expand · heading · no node" in plain
     # the seeds give different candidates (a random model at temperature 0.8)
     cands = re.findall(r"\*\*seed (\d)\*\* · \w+ · \d+ bytes.*\n\n```+text\n(.*?)\n```", first, re.S)
     assert {t for s, t in cands if s == "0"} != {t for s, t in cands if s == "1"}
@@ -109,3 +111,17 @@ def test_the_command_refuses_bad_seeds_and_a_missing_folder(capsys, tmp_path, ti
     assert main(["samples", "--model", str(tiny_model_dir), "--out", str(missing)]) == 1
     err = capsys.readouterr().err
     assert err == f"scriba samples: cannot write {missing}: the folder {missing.parent} does not exist\n"
+
+
+def test_the_summary_counts_instruct_candidates_the_instruction_did_not_change():
+    forms = instructions.Forms(include=["paragraphs"])
+    plain = samples.Case("d.md", "rewrite", "paragraph", node=3, forms=forms,
+                         samples=[samples.Sample(0, "Same text.", "Same text.", "stop", 10),
+                                  samples.Sample(1, "One text.", "One text.", "stop", 9)])
+    told = samples.Case("d.md", "instruct", "paragraph", node=3, forms=forms, forms_given=True,
+                        samples=[samples.Sample(0, "Same text.", "Same text.", "stop", 10, {"include": False}),
+                                 samples.Sample(1, "Other paragraphs.", "Other paragraphs.", "stop", 17,
+                                                {"include": True})])
+    summary = "\n".join(samples._summary([plain, told]))
+    assert "With the same seed, 1 of 2 `instruct` candidates are byte for byte the plain `rewrite`" in summary
+    assert "| instruct | paragraph | 0 | 2 | 2 | 0 | 0 | 14 | 1/2 |" in summary
