@@ -183,7 +183,7 @@ def document_title(doc: Document) -> str:
     """The text of the first heading (the outline's premise when the writer gives none)."""
     for n in doc.walk():
         if str(n.kind) == "heading":
-            return n.text.lstrip("#").strip()
+            return n.text.split("\n")[0].lstrip("#").strip()  # a setext heading: its first line
     return ""
 
 
