@@ -131,8 +131,20 @@ def _run_editor(argv: list[str]) -> int:
                    engine_url=args.engine)
 
 
+def command_first(argv: list[str]) -> list[str]:
+    """`scriba --db X history FILE` as `scriba history --db X FILE`: options written before the command word
+    go after it (the command's parser reads them); a word that is an option's value is not the command."""
+    valued = {o for a in build_tui_parser()._actions if a.nargs != 0 for o in a.option_strings}
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        i += 2 if argv[i] in valued else 1
+    if 0 < i < len(argv) and argv[i] in COMMANDS:
+        return [argv[i], *argv[:i], *argv[i + 1:]]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = command_first(list(sys.argv[1:] if argv is None else argv))
     try:
         if argv and argv[0] in COMMANDS:
             return _run_command(argv)

@@ -95,3 +95,17 @@ def test_a_folder_that_cannot_be_created_is_refused(capsys, trip):
     (trip / "plain").write_text("a file, not a folder")
     code, out, err = run(capsys, "import", "trip.md", "--db", str(trip / "plain" / "sub" / "s.db"))
     assert code == 1 and out == "" and err.startswith("scriba import: cannot create the database folder")
+
+
+def test_store_options_may_come_before_the_command(tmp_path, capsys):
+    """`scriba --db X history FILE` runs the history command (it once said "unknown command 'history'")."""
+    from app.cli import main
+
+    doc = tmp_path / "notes.md"
+    doc.write_text("# Notes\n\nA first line.\n")
+    db = str(tmp_path / "s.db")
+    assert main(["import", str(doc), "--db", db]) == 0
+    capsys.readouterr()
+    assert main(["--db", db, "history", str(doc)]) == 0
+    out = capsys.readouterr()
+    assert "unknown command" not in out.err and "import" in out.out
