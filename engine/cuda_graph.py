@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from engine.model import HNetLM, LMState
+from engine.sampling import sample_rows, utf8_tables
 from engine.state import tree_leaves
 
 
@@ -67,8 +68,6 @@ class GraphedSampler:
 
     def __init__(self, model: HNetLM, batch: int, block: int, warmup: int = 3, capture: bool = True):
         """capture=False replays the same body eagerly (a CPU, where the tests check the logic)."""
-        from engine.generate import sample_rows, utf8_tables
-
         self.model, self.batch, self.block = model, batch, block
         dev = model.embed.weight.device
         self._sample = sample_rows

@@ -32,7 +32,6 @@ from torch import Tensor
 
 from engine.hnet import P_EPS, Stage, StageState
 from engine.layers import Stack
-from engine.model import LMState
 from engine.ssm import Mamba2Mixer, MixerState
 from engine.state import tree_select
 
@@ -284,7 +283,8 @@ class FastStep:
         try:
             x = F.embedding(ids, self.embed)
             y, inner, fired = self.backbone(x, state.backbone)
-            return self.lm_head(y), LMState(inner, state.position + 1), fired
+            # type(state): an LMState, named so because engine.model imports this module
+            return self.lm_head(y), type(state)(inner, state.position + 1), fired
         finally:
             if threads != DECODE_THREADS:
                 torch.set_num_threads(threads)

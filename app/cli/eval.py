@@ -55,10 +55,11 @@ def run(args) -> int:
     if args.heldout is not None:
         modes.append("heldout")
     if len(modes) > 1:
-        return refuse("choose one of --heldout, --infill-gain, --per-source, --instructions", NAME)
+        return refuse("choose one of --heldout, --infill-gain, --per-source, --instructions", NAME, code=2)
     mode = modes[0] if modes else "files"
     if mode == "files" and not args.files:
-        return refuse("give files to evaluate (or --heldout, --infill-gain, --per-source, --instructions)", NAME)
+        return refuse("give files to evaluate (or --heldout, --infill-gain, --per-source, --instructions)", NAME,
+                      code=2)
     try:
         texts = load_texts(args.files) if mode == "files" else None  # every file checked before the model loads
         entries = ev.heldout_manifest(args.heldout or None) if mode == "heldout" else None

@@ -8,6 +8,7 @@ import functools
 import logging
 import os
 import sqlite3
+import sys
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -261,3 +262,22 @@ def upgrade(engine: Engine, target: str = "head") -> None:
         command.upgrade(alembic_config(conn), target)
         if conn.in_transaction():
             conn.commit()
+
+
+def print_schema_from_migrations() -> None:  # pragma: no cover - a maintenance tool (app.store.schema)
+    """Print app.store.schema's STATEMENTS as the migrations make them (in a throw-away database)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "head.db"
+        engine = make_engine(f"sqlite:///{path}")
+        upgrade(engine)
+        engine.dispose()
+        with sqlite3.connect(path) as conn:
+            for (sql,) in conn.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL "
+                                       "AND name != 'sqlite_sequence' ORDER BY rowid"):
+                print(f"    {sql!r},  # noqa: E501" if len(repr(sql)) > 110 else f"    {sql!r},")
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--schema"]:  # pragma: no cover
+    print_schema_from_migrations()

@@ -1,7 +1,7 @@
 """The schema at Alembic head, as SQLite holds it: a new (empty) database is created from it in one
 transaction instead of by running every migration (loading Alembic and its scripts costs most of a second,
 the first open of a first document included). tests/app/store/test_store_schema.py checks that it is
-exactly what the migrations make; after adding a migration, regenerate it: `python -m app.store.schema`.
+exactly what the migrations make; after adding a migration, regenerate it: `python -m app.store.db --schema`.
 """
 
 from __future__ import annotations
@@ -25,25 +25,3 @@ STATEMENTS: tuple[str, ...] = (
     'CREATE INDEX ix_documents_path ON documents (path)',
 )
 
-
-def _print_from_migrations() -> None:  # pragma: no cover - a maintenance tool
-    """Print this module's STATEMENTS as the migrations make them (in a throw-away database)."""
-    import sqlite3
-    import tempfile
-    from pathlib import Path
-
-    from app.store import db
-
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "head.db"
-        engine = db.make_engine(f"sqlite:///{path}")
-        db.upgrade(engine)
-        engine.dispose()
-        with sqlite3.connect(path) as conn:
-            for (sql,) in conn.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL "
-                                       "AND name != 'sqlite_sequence' ORDER BY rowid"):
-                print(f"    {sql!r},  # noqa: E501" if len(repr(sql)) > 110 else f"    {sql!r},")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    _print_from_migrations()

@@ -10,8 +10,6 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from engine.kernels.hnet_step import P_EPS
-
 
 @triton.jit
 def _conv_window(conv_ptr, s_cb, s_cc, s_ck, xbc_ptr, s_xb, w_ptr, s_wc, bias_ptr, out_ptr, b, ch, mask, write,
@@ -146,10 +144,11 @@ def _dechunk_kernel(p_ptr, fired_ptr, u_ptr, s_ub, zbar_ptr, s_zb, res_ptr, s_rb
     tl.store(dec_ptr + r * D + offs, (res + new.to(out_ty).to(tl.float32)).to(out_ty), mask=m)
 
 
-def dechunk_step(p: Tensor, fired: Tensor, up_z: Tensor, zbar: Tensor, res: Tensor) -> tuple[Tensor, Tensor]:
+def dechunk_step(p: Tensor, fired: Tensor, up_z: Tensor, zbar: Tensor, res: Tensor,
+                 p_eps: float) -> tuple[Tensor, Tensor]:
     b, d = zbar.shape
     new = torch.empty(b, d, device=zbar.device, dtype=torch.float32)
     dec = torch.empty(b, d, device=zbar.device, dtype=res.dtype)
     _dechunk_kernel[(b,)](p, fired.to(torch.int8), up_z, up_z.stride(0), zbar, zbar.stride(0), res, res.stride(0),
-                          new, dec, D=d, P_EPS_=P_EPS, BD=triton.next_power_of_2(d))
+                          new, dec, D=d, P_EPS_=p_eps, BD=triton.next_power_of_2(d))
     return new, dec

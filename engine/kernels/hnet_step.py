@@ -31,7 +31,7 @@ def dechunk_step(p: Tensor, fired: Tensor, up_z: Tensor, zbar: Tensor, res: Tens
     if impl == "triton":
         from engine.kernels import _triton
 
-        return _triton.dechunk_step(p, fired, up_z, zbar, res)
+        return _triton.dechunk_step(p, fired, up_z, zbar, res, P_EPS)
     w = p.clamp(P_EPS, 1 - P_EPS)[:, None]
     new = torch.where(fired[:, None], w * up_z.float() + (1 - w) * zbar, zbar)
     return new, res + new.to(res.dtype)

@@ -199,8 +199,11 @@ def test_bench_json_on_the_tiny_preset(capsys):
 def test_bench_model_reports_prefill_and_decode(capsys, float_model):
     code, out, err = run(capsys, "bench", "--model", str(float_model), *CPU)
     assert code == 0, err
-    lines = out.splitlines()
-    assert "tiny" in lines[0] and lines[1].startswith("prefill ") and len(lines) == 4
-    assert lines[2].startswith("decode, 1 candidate(s): ") and lines[3].startswith("decode, 3 candidate(s): ")
+    lines = out.splitlines()  # the fast path and the reference, timed in the same run, then their ratios
+    assert "tiny" in lines[0] and lines[1].startswith("fast (") and lines[5].startswith("reference")
+    for block in (lines[2:5], lines[6:9]):
+        assert block[0].startswith("  prefill ") and block[1].startswith("  decode, 1 candidate(s): ")
+        assert block[2].startswith("  decode, 3 candidate(s): ")
+    assert lines[9].startswith("fast / reference: prefill ") and len(lines) == 10
     code, out, err = run(capsys, "bench", "--model", str(float_model.parent / "nope"), *CPU)
     assert code == 1 and out == "" and err.startswith("scriba bench: ") and err.count("\n") == 1

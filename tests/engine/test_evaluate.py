@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from app.cli import COMMANDS, build_parser, main
+from app.cli import main
 from engine.api import load_engine
 from engine.bytes import BOS
 from engine.config import preset
@@ -156,8 +156,3 @@ def test_inspect_refusals(capsys, model_dir, files):
     assert run(capsys, base)[0] == 2  # neither TEXT nor --file
     assert run(capsys, base + ["hi", "--file", str(files / "short.md")])[0] == 2
 
-
-def test_serve_is_gone():
-    assert "serve" not in COMMANDS
-    sub = next(a for a in build_parser()._actions if a.dest == "command")
-    assert "serve" not in sub.choices and {"eval", "inspect"} <= set(sub.choices)

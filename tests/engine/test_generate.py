@@ -170,7 +170,7 @@ def test_bundled_model_generates_on_the_gpu_after_a_long_prompt(gpu_engine, nbyt
 # ------------------------------------------------------------- blocked decoding (the graphed path's logic)
 def test_utf8_tables_agree_with_utf8_state_and_mask():
     """The GPU mask table, indexed by the automaton's state, allows exactly what Sampler._mask allows."""
-    from engine.generate import mask_table
+    from engine.sampling import mask_table
 
     allowed, nxt = mask_table([EOS])
     rng = torch.Generator().manual_seed(0)
