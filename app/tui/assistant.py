@@ -180,8 +180,8 @@ class Assistant:
         size = change_preview.plural(span.end - span.start, "character", "characters")
 
         def chosen(choice: str | None) -> None:
-            if choice in ("add", "replace") and self.screen.ready_to_change():
-                self.generate(session, node_id, action, instruction, seed, add=choice == "add")
+            if choice in ("add", "replace"):  # through the screen: it records a pending edit, shows progress
+                self.screen.generate(action, instruction, node_id=node_id, seed=seed, add=choice == "add")
 
         self.screen.app.push_screen(Choice(
             f"{entry.title}: “{preview(head.text.lstrip('# '), 40)}”",
@@ -213,7 +213,7 @@ class Assistant:
         self.candidates.update_candidates(message.candidates)
         gen.texts = writing.finish_candidates(gen.proposal, message.candidates)
         nbytes = sum(c.nbytes for c in message.candidates)
-        self.status.speed = nbytes / max(message.seconds, 1e-6)
+        self.status.speed = None  # the speed was this generation's: the note below keeps how fast it wrote
         self.status.activity = ""
         note = (f"{'cancelled' if gen.cancel.is_set() else 'done'} · {nbytes} B in {message.seconds:.1f} s · "
                 "1-9/enter accept · g regenerate · x reject")

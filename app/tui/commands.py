@@ -30,6 +30,8 @@ OTHER_COMMANDS: list[tuple[str, str, str]] = [
     ("Move node up", "move the selected node before its previous sibling (ctrl+up)", "move_node(-1)"),
     ("Move node down", "move the selected node after its next sibling (ctrl+down)", "move_node(1)"),
     ("Save", "write the file atomically (ctrl+s)", "save"),
+    ("Open a file…", "another document: recent files, a folder tree or a typed path (ctrl+o)", "open_file"),
+    ("Save as…", "write the document to a new file and go on editing that one (f6)", "save_as"),
     ("Export…", "write the document to another file", "export"),
     ("History", "revisions of the selected node (f2)", "show_tab('history')"),
     ("Toggle history: node / whole document", "which revisions the history panel lists (t)",

@@ -4,9 +4,10 @@ loopback port (the bundled model on CPU), and the engine's status when the serve
 from __future__ import annotations
 
 import pytest
-from tui_helpers import opened, select, wait_for
+from tui_helpers import accept, expand, opened, select, wait_for
 
 from app.store import Store
+from app.tui.screens.dialogs import Choice
 
 pytestmark = pytest.mark.asyncio
 
@@ -39,13 +40,13 @@ async def test_expand_and_accept_against_a_server(make_app, bundled_engine, db_p
             await _engine_ready(pilot)
             assert app.engine_error is None and f"at {server.url}" in app.status.engine
             await select(pilot, "The sentence", "heading")
-            await pilot.press("e")
+            await expand(pilot)
             await wait_for(pilot, lambda: app.generation is not None and not app.generation.running
                            and app.generation.texts, timeout=120, what="the candidates")
             texts = list(app.generation.texts)
             want = bundled_engine.generate(app.generation.proposal.request)  # the same seed, in process
             assert [c.text for c in app.generation.raw] == [c.text for c in want]
-            await pilot.press("1")
+            await accept(pilot, 1)  # it replaces the section's text: the question is answered
             await wait_for(pilot, lambda: app.generation is None, timeout=30, what="the accept")
             assert app.status.engine_ok
     with Store(db_path) as store:
@@ -65,6 +66,8 @@ async def test_a_server_that_goes_away_shows_in_the_status_and_editing_goes_on(m
         app.engine.retries, app.engine.backoff = 1, 0.05
         await select(pilot, "The sentence", "heading")
         await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, Choice), what="add or replace")
+        await pilot.click("#replace")
         await wait_for(pilot, lambda: "unreachable" in app.status.engine, timeout=60, what="the status")
         assert not app.status.engine_ok
         await wait_for(pilot, lambda: app.generation is None or not app.generation.running, timeout=30,

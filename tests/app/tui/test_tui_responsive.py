@@ -6,7 +6,7 @@ import dataclasses
 import time
 
 import pytest
-from tui_helpers import opened, select, wait_for
+from tui_helpers import expand, opened, select, wait_for
 
 pytestmark = pytest.mark.asyncio
 
@@ -30,7 +30,7 @@ async def test_keys_are_handled_during_a_generation_and_escape_cancels(make_app,
     async with app.run_test(size=(160, 48)) as pilot:
         await opened(pilot)
         await select(pilot, "The sentence", "heading")
-        await pilot.press("e")
+        await expand(pilot)
         gen = app.generation
         await wait_for(pilot, lambda: len(app.candidates.query("CandidateCard")) == 3, what="streamed candidates")
         dark = app.current_theme.dark
@@ -53,10 +53,10 @@ async def test_a_second_request_cancels_the_first(make_app, tiny_engine):
     async with app.run_test(size=(160, 48)) as pilot:
         await opened(pilot)
         await select(pilot, "The sentence", "heading")
-        await pilot.press("e")
+        await expand(pilot)
         first = app.generation
         app.outline.focus()
-        await pilot.press("e")
+        await expand(pilot)
         second = app.generation
         assert first.cancel.is_set() and second is not first
         await wait_for(pilot, lambda: not first.running, what="the first to stop")

@@ -5,7 +5,7 @@ form is a one-line message and loses nothing. Snapshots at 80x24 and 160x48."""
 from __future__ import annotations
 
 import pytest
-from tui_helpers import opened, select, wait_for
+from tui_helpers import expand, opened, select, wait_for
 
 from app import settings
 
@@ -92,7 +92,7 @@ async def test_settings_apply_at_once_in_the_running_app(make_app, tiny_engine):
         await pilot.click("#settings-save")
         await wait_for(pilot, lambda: app.screen is app.main, what="the settings saved")
         await select(pilot, "The sentence", "heading")
-        await pilot.press("e")
+        await expand(pilot)
         await wait_for(pilot, lambda: engine.requests, what="the request")
         assert (engine.requests[0].n, engine.requests[0].max_bytes) == (1, 9)
         await wait_for(pilot, lambda: not app.generation.running, what="the candidate", timeout=60)

@@ -55,3 +55,17 @@ async def accept(pilot, number: int) -> None:
                    or app.candidates.border_subtitle.startswith("recording"), what="the accept or its question")
     if isinstance(app.screen, Choice):
         await pilot.press("enter")
+
+
+async def expand(pilot, mode: str = "replace") -> None:
+    """Press `e` on the selected heading; a section that has text asks first whether to add to it or replace
+    it: answer `mode` ("add" or "replace")."""
+    from app.tui.screens.dialogs import Choice
+
+    app = pilot.app
+    await pilot.press("e")
+    await wait_for(pilot, lambda: isinstance(app.screen, Choice) or app.generation is not None,
+                   what="the expand or its question")
+    if isinstance(app.screen, Choice):
+        await pilot.click(f"#{mode}")
+        await wait_for(pilot, lambda: app.generation is not None, what="the expand")
