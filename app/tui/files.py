@@ -16,20 +16,16 @@ from app.sync import FileWatcher
 from app.tui.messages import DocumentOpened, DocumentOpenFailed, FileChangedOnDisk, FileDeleted
 from engine.document import InputRefused
 
-QUICK_PREVIEW_BYTES = 256_000  # smaller files are shown from the file at once, while the store opens
-
 
 def open_document(path: Path, db_path, post: Callable[[Message], object]) -> None:
-    """Post DocumentOpened for a provisional view of the file (if small), then for the session with its
-    store attached; DocumentOpenFailed with a one-line reason."""
+    """Post DocumentOpened for a provisional view of the file (at any size: a big file is read while its
+    import runs), then for the session with its store attached; DocumentOpenFailed with a one-line reason."""
     started = time.perf_counter()
     try:
-        preview = None
-        if not path.exists() or path.stat().st_size < QUICK_PREVIEW_BYTES:
-            preview = Session.preview_of(path)
-            post(DocumentOpened(preview, time.perf_counter() - started))
+        preview = Session.preview_of(path)
+        post(DocumentOpened(preview, time.perf_counter() - started))
         # the preview's tree (read-only while provisional) is imported as it is: parsed once, same ids
-        session = Session.open(path, db_path, parsed=preview.doc if preview is not None else None, recover=True)
+        session = Session.open(path, db_path, parsed=preview.doc, recover=True)
     except InputRefused as exc:
         post(DocumentOpenFailed(str(exc)))
         return
