@@ -22,19 +22,16 @@ from textual.widgets import TextArea
 from textual.widgets._text_area import build_byte_to_codepoint_dict
 from textual.widgets.text_area import Selection
 
+from app.tui.widgets.wrapping import LONG_LINE, FastWrappedDocument
+
 IDLE_SECONDS = 2.0
 MAX_WAIT_SECONDS = 5.0  # steady typing is recorded at least this often
+HIGHLIGHT_LIMIT = 200_000  # characters: a longer text is edited without syntax highlighting
 JOURNAL_SECONDS = 0.5  # typed text reaches the journal within this (debounced, not per key)
-LONG_LINE = 2_000  # characters: a longer line is drawn one screen row at a time (see _render_line)
 KIND_TITLE = {"heading": "§ heading", "paragraph": "¶ paragraph", "sentence": "› sentence", "block": "▤ block"}
 
 
 class NodeEditor(TextArea):
-    # the vertical scrollbar's column always kept: a long text that brings the scrollbar in does not
-    # narrow the editor and make the TextArea wrap every line a second time (~0.25 s for a 1 MB line)
-    DEFAULT_CSS = """
-    NodeEditor { scrollbar-gutter: stable; }
-    """
     BINDINGS = [
         Binding("escape", "screen.focus_outline", "Back to outline"),
         Binding("ctrl+r", "screen.writing_action('rewrite')", "Rewrite"),
@@ -58,8 +55,10 @@ class NodeEditor(TextArea):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("", soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kwargs)
+        self.highlighting = None  # "markdown" where tree-sitter's grammar is here
         try:
             self.language = "markdown"
+            self.highlighting = "markdown"
         except Exception:  # noqa: BLE001 - no tree-sitter grammar here: plain text editing
             pass
         self.node_id: str | None = None
@@ -67,6 +66,18 @@ class NodeEditor(TextArea):
         self._idle: Timer | None = None
         self._max_wait: Timer | None = None  # started by the first key after a recording; never restarted
         self._journal: Timer | None = None
+
+    # TextArea makes a new WrappedDocument for every text loaded (and the navigator reads it from here):
+    # each one is made a FastWrappedDocument, which wraps long lines quickly (app/tui/widgets/wrapping.py)
+    @property
+    def wrapped_document(self) -> FastWrappedDocument:
+        return self._wrapped_document
+
+    @wrapped_document.setter
+    def wrapped_document(self, wrapped) -> None:
+        if type(wrapped) is not FastWrappedDocument:
+            wrapped.__class__ = FastWrappedDocument  # a subclass with no state of its own
+        self._wrapped_document = wrapped
 
     @property
     def dirty(self) -> bool:
@@ -78,6 +89,12 @@ class NodeEditor(TextArea):
         self.flush("selection")
         self.node_id = node_id
         self._original = text
+        # tree-sitter parses and maps the whole text on every load and edit (~0.7 s a MB): a text that
+        # long is edited plain (the title says so)
+        language = self.highlighting if len(text) <= HIGHLIGHT_LIMIT else None
+        if language != self.language:
+            self.load_text("")  # (changing the language re-parses the text loaded)
+            self.language = language
         self.load_text(text)
         self.read_only = node_id is None
         self.border_subtitle = ""
@@ -90,7 +107,8 @@ class NodeEditor(TextArea):
             return
         self.show_node(node.id, node.text)
         self.read_only = read_only
-        self.border_title = f"Editor · {KIND_TITLE.get(str(node.kind), str(node.kind))}"
+        plain = " · plain text (too long to highlight)" if self.highlighting and self.language is None else ""
+        self.border_title = f"Editor · {KIND_TITLE.get(str(node.kind), str(node.kind))}{plain}"
 
     def select_placeholder(self) -> None:
         """Select the text of a new node (a heading's title, after its `#`s), so typing replaces it."""
