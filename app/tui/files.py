@@ -25,7 +25,7 @@ def open_document(path: Path, db_path, post: Callable[[Message], object]) -> Non
         preview = Session.preview_of(path)
         post(DocumentOpened(preview, time.perf_counter() - started))
         # the preview's tree (read-only while provisional) is imported as it is: parsed once, same ids
-        session = Session.open(path, db_path, parsed=preview.doc, recover=True)
+        session = Session.open(path, db_path, parsed=preview.doc, recover=True, record=True)
     except InputRefused as exc:
         post(DocumentOpenFailed(str(exc)))
         return
