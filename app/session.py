@@ -116,6 +116,9 @@ class Session:
     on_recorded: object = None  # Callable[[CommitResult], None], on the UI thread (background recording)
     _worker: StoreWorker | None = field(default=None, repr=False)
     _chain: CommitChain | None = field(default=None, repr=False)
+    # the records of `doc` as opened, taken on the opening thread (for the commit chain: 372k nodes take
+    # seconds, which the UI thread would spend when recording starts); with the document they are of
+    _opened_records: tuple[Document, list] | None = field(default=None, repr=False)
     _in_flight: int = field(default=0, repr=False)
     _adopted: bool = field(default=False, repr=False)
     _orphans: list[Journal] = field(default_factory=list, repr=False)  # dead instances' journals to replay
@@ -125,7 +128,9 @@ class Session:
         """The file alone, parsed (fast): shown at once while `open` attaches the store."""
         path = Path(path).expanduser().resolve()
         text = read_document_file(path)
-        return cls(path=path, doc=Document.from_markdown(text), disk_hash=content_hash(text), provisional=True)
+        doc = Document.from_markdown(text)
+        doc.to_markdown()  # laid out here (cached), not on the UI thread
+        return cls(path=path, doc=doc, disk_hash=content_hash(text), provisional=True)
 
     @property
     def name(self) -> str:
@@ -133,15 +138,19 @@ class Session:
 
     @classmethod
     def open(cls, path: str | Path, db_path: str | Path | None = None,
-             parsed: Document | None = None, *, recover: bool = False) -> "Session":
+             parsed: Document | None = None, *, recover: bool = False, record: bool = False) -> "Session":
         """Open `path` (imported on first open, resumed from the store afterwards; an edit made to the
         file since is merged in as an `external` revision). Raises InputRefused for a file it won't take.
         `parsed`: the file already parsed (the provisional view's document): imported as it is, not parsed
         again, if the file still reads the same. No cyclic garbage collection meanwhile: all it allocates
         is the document (see `paused_gc`). `recover`: replay the journals of editors on this file that died
-        (the TUI's; a CLI command leaves them to the editor)."""
+        (the TUI's; a CLI command leaves them to the editor). `record`: it will `record_in_background`
+        (the TUI): the document's records for that are taken here, off the UI thread."""
         with paused_gc():
-            return cls._open(path, db_path, parsed, recover)
+            session = cls._open(path, db_path, parsed, recover)
+            if record and session.store is not None:
+                session._opened_records = (session.doc, session.doc.records())
+            return session
 
     @classmethod
     def _open(cls, path: str | Path, db_path: str | Path | None, parsed: Document | None,
@@ -362,7 +371,9 @@ class Session:
         `on_recorded(CommitResult)` is called on the caller's thread as each is done."""
         self._worker, self.on_recorded = worker, on_recorded
         if self.store is not None and self.doc_id is not None:
-            self._chain = CommitChain(self.store, self.doc_id, self.revision, self.doc.records())
+            opened, self._opened_records = self._opened_records, None
+            records = opened[1] if opened is not None and opened[0] is self.doc else self.doc.records()
+            self._chain = CommitChain(self.store, self.doc_id, self.revision, records)
 
     @property
     def recording(self) -> bool:

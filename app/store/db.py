@@ -45,6 +45,21 @@ def default_db_path() -> Path:
     return folder / "scriba.db"
 
 
+def holds_file(db_file: Path, file: Path) -> bool:
+    """Whether the database at `db_file` has a document imported from `file` (a resolved path): a quick
+    read-only look with sqlite3 alone, before the store is opened; False for anything it cannot read."""
+    if not db_file.is_file():
+        return False
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(db_file))}?mode=ro", uri=True, timeout=0.5)
+        try:
+            return conn.execute("SELECT 1 FROM documents WHERE path = ? LIMIT 1", (str(file),)).fetchone() is not None
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+
+
 def make_engine(url: str, timeout: float = DEFAULT_TIMEOUT, *, read_only: bool = False) -> Engine:
     """A SQLite engine in WAL mode, foreign keys on, synchronous=FULL (a commit is durable when it
     returns), busy timeout `timeout`, and SQLAlchemy (not pysqlite) in charge of BEGIN: plain BEGIN for

@@ -336,8 +336,10 @@ class Store:
         now = utcnow()
         fresh = [nid for effect, nid, _ in diff if nid not in latest]
         for i in range(0, len(fresh), _CHUNK):
-            taken = s.connection().execute(select(_NODES.c.id).where(_NODES.c.id.in_(fresh[i:i + _CHUNK]))
-                                           ).scalar()
+            # plain SQL: SQLAlchemy compiling an IN of 500 bound values costs ~5 ms a chunk (0.1 s a MB)
+            chunk = fresh[i:i + _CHUNK]
+            taken = s.connection().exec_driver_sql(
+                f"SELECT id FROM nodes WHERE id IN ({', '.join('?' * len(chunk))}) LIMIT 1", tuple(chunk)).scalar()
             if taken is not None:
                 raise StoreError(f"refused: node id {taken} already belongs to another document")
         # Core executemany throughout (no ORM units of work, no RETURNING: SQLite cannot promise the

@@ -23,6 +23,8 @@ from app.tui.widgets.preview import DocumentPreview
 from app.tui.widgets.status import StatusBar, history_off_reason
 from engine.document import Document, InputRefused
 
+PROVISIONAL_SIDE_DELAY = 1.0  # seconds: the preview of a document whose store is still opening waits this long
+
 
 class DocumentView:
     def __init__(self, screen: Screen, *, outline: OutlineTree, editor: NodeEditor, side: TabbedContent,
@@ -58,6 +60,12 @@ class DocumentView:
         if session.provisional:
             self.show_document()
             return
+        if previous is not None and previous.provisional and previous.doc is session.doc:
+            # the provisional view's tree was imported as it is (same nodes, same ids): the outline holds
+            # it already; only the editor becomes writable (no rebuild: seconds for a 20 MB document)
+            self.select_node(self.selected_id)
+            self.refresh_status()
+            return
         select = None
         if previous is not None and self.selected_id in previous.doc:  # same text: same place in the tree
             index = [n.id for n in previous.doc.walk()].index(self.selected_id)
@@ -87,8 +95,11 @@ class DocumentView:
         self.editor.show_selection(node, read_only=node is not None and self.session.provisional)
         self.schedule_side_refresh()
 
-    def schedule_side_refresh(self, delay: float = 0.15) -> None:
-        """Preview and history follow the selection, a moment after it settles."""
+    def schedule_side_refresh(self, delay: float | None = None) -> None:
+        """Preview and history follow the selection, a moment after it settles (later while the store
+        opens: rendering the preview meanwhile would slow the import it waits on)."""
+        if delay is None:
+            delay = PROVISIONAL_SIDE_DELAY if self.session is not None and self.session.provisional else 0.15
         if self._side_timer is not None:
             self._side_timer.stop()
         self._side_timer = self.screen.set_timer(delay, self.refresh_side)

@@ -38,9 +38,15 @@ def window(markdown: str, offset: int, size: int = WINDOW_CHARS) -> tuple[str, i
     definitions from outside the window follow it (after the window's own lines: the offsets hold)."""
     if len(markdown) <= WHOLE_LIMIT:
         return markdown, 0
-    start = markdown.rfind("\n", 0, max(0, offset - size)) + 1
-    end = markdown.find("\n", min(len(markdown), offset + size))
+    lo, hi = max(0, offset - size), min(len(markdown), offset + size)
+    start = markdown.rfind("\n", 0, lo) + 1
+    end = markdown.find("\n", hi)
     end = len(markdown) if end < 0 else end + 1
+    # a line far longer than the window (a one-line paragraph of a megabyte) is cut at a space instead
+    if lo - start > size:
+        start = markdown.rfind(" ", lo - size, lo) + 1 or lo
+    if end - hi > size:
+        end = markdown.find(" ", hi, hi + size) + 1 or hi
     refs = definitions(markdown, (start, end)) if "]:" in markdown else ""
     text = markdown[start:end]
     if refs:

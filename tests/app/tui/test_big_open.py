@@ -1,0 +1,40 @@
+"""Opening a big file (issue 13, point 8): at any size the file is shown read-only first, parsed once, and
+the same tree is then attached to the store (imported as it is, ids and all)."""
+
+from __future__ import annotations
+
+from app.tui import files
+from app.tui.messages import DocumentOpened
+from tests.app.tui.test_bench_open import big_document
+
+
+def test_a_big_file_is_shown_before_its_import_and_parsed_once(tmp_path):
+    path = tmp_path / "big.md"
+    text = big_document(600_000)
+    path.write_text(text)
+    posted: list = []
+    files.open_document(path, tmp_path / "s.db", posted.append)
+    assert [type(m) for m in posted] == [DocumentOpened, DocumentOpened]
+    early, opened = posted[0].session, posted[1].session
+    assert early.provisional and early.store is None and early.doc.to_markdown() == text
+    assert not opened.provisional and opened.store is not None
+    assert opened.doc is early.doc  # the tree shown is the one imported: no second parse, same ids
+    assert opened.store.current(opened.doc_id)[0].to_markdown() == text
+    assert [n.id for n in opened.store.current(opened.doc_id)[0].walk()] == [n.id for n in early.doc.walk()]
+    opened.close()
+
+
+def test_a_big_file_the_store_holds_is_read_back_not_parsed_first(tmp_path):
+    path = tmp_path / "big.md"
+    text = big_document(600_000)
+    path.write_text(text)
+    first: list = []
+    files.open_document(path, tmp_path / "s.db", first.append)
+    first[-1].session.close()
+    again: list = []
+    files.open_document(path, tmp_path / "s.db", again.append)  # reading it back beats parsing it
+    assert [type(m) for m in again] == [DocumentOpened]
+    session = again[0].session
+    assert not session.provisional and session.doc.to_markdown() == text
+    assert [n.id for n in session.doc.walk()] == [n.id for n in first[-1].session.doc.walk()]
+    session.close()
