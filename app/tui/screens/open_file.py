@@ -16,13 +16,15 @@ MARKDOWN = (".md", ".markdown", ".mdown", ".txt")
 
 
 class MarkdownTree(DirectoryTree):
-    """Folders and Markdown (or text) files, hidden ones left out."""
+    """Folders and Markdown (or text) files; hidden ones and the store's own folders (a database's
+    `.journal`, what the writer types, kept beside it) left out."""
 
     def on_mount(self) -> None:
         self.root.set_label(self.path.name if hasattr(self.path, "name") else str(self.path))
 
     def filter_paths(self, paths):
-        return [p for p in paths if not p.name.startswith(".") and (p.is_dir() or p.suffix.lower() in MARKDOWN)]
+        return [p for p in paths if not p.name.startswith(".")
+                and (p.suffix.lower() in MARKDOWN if not p.is_dir() else p.suffix != ".journal")]
 
 
 class OpenFileScreen(ModalScreen[Path | None]):
