@@ -6,6 +6,7 @@ the confirm before a replacing accept show it; `removes` says whether anything e
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from app import writing
@@ -66,16 +67,23 @@ def replaced_nodes(doc: Document, start: int, end: int, section: bool) -> dict[s
     return counts
 
 
+def common_ends(a: Sequence, b: Sequence) -> tuple[int, int]:
+    """Lengths of the longest common start of `a` and `b`, and of their longest common end after it."""
+    n = min(len(a), len(b))
+    head = 0
+    while head < n and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < n - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    return head, tail
+
+
 def diff_lines(old: str, new: str, context: int = CONTEXT) -> list[str]:
     """A line diff of `old` against `new`, the unchanged lines around each change kept (`context`), the
     rest skipped ("… N unchanged lines"). The common head and tail are cut first: linear on big documents."""
     a, b = old.splitlines(), new.splitlines()
-    head = 0
-    while head < min(len(a), len(b)) and a[head] == b[head]:
-        head += 1
-    tail = 0
-    while tail < min(len(a), len(b)) - head and a[-1 - tail] == b[-1 - tail]:
-        tail += 1
+    head, tail = common_ends(a, b)
     lo = max(0, head - context)
     out = [f"… {lo:,} unchanged lines"] if lo else []
     mid_a, mid_b = a[lo:len(a) - tail + min(context, tail)], b[lo:len(b) - tail + min(context, tail)]

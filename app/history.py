@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from app.change_preview import common_ends
 from app.store.repository import Store
 from engine.actions import aligned
 from engine.document import Document
@@ -63,13 +64,8 @@ def write_history_jsonl(db: str | Path, out: str | Path) -> int:
 
 def _changed_region(b: str, a: str) -> tuple[int, int]:
     """[lo, hi) of `b` that differs from `a` (the common start and end taken away)."""
-    p = 0
-    while p < min(len(a), len(b)) and a[p] == b[p]:
-        p += 1
-    q = 0
-    while q < min(len(a), len(b)) - p and a[-1 - q] == b[-1 - q]:
-        q += 1
-    return p, len(b) - q
+    head, tail = common_ends(a, b)
+    return head, len(b) - tail
 
 
 def _smallest_span(before: Document, b: str, lo: int, hi: int, levels: list[str]):
