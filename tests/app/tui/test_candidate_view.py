@@ -5,7 +5,7 @@ with a body asks whether to add to the section or replace it; and no stale "acce
 from __future__ import annotations
 
 import pytest
-from tui_helpers import node_by_text, opened, select, wait_for
+from tui_helpers import node_by_text, opened, select, side_settled, wait_for
 
 from app import writing
 from app.store import Store
@@ -173,6 +173,7 @@ class TestCandidateViewSnapshots:
         async def run_before(pilot):
             app = pilot.app
             await opened(pilot)
+            await side_settled(pilot)
             app.editor.cursor_blink = False
             offer(app, "Working at several scales", "heading", "expand",
                   ["A new body for the section.\n\nIt replaces everything under the heading.", "Two."])

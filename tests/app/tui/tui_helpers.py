@@ -21,6 +21,13 @@ async def opened(pilot) -> None:
     await pilot.pause()
 
 
+async def side_settled(pilot) -> None:
+    """The side panel (preview, history) has caught up with the selection: its refresh, put off while the
+    store opened, has run (a snapshot taken before it would depend on timing)."""
+    await wait_for(pilot, lambda: pilot.app.main.view._side_timer is None, what="the side panel")
+    await pilot.pause()
+
+
 def node_by_text(doc, start: str, kind: str | None = None):
     """The first node (of `kind`, if given) whose text starts with `start`."""
     for node in doc.walk():
