@@ -17,7 +17,7 @@ import random
 import threading
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -121,9 +121,12 @@ class Trainer:
         model = HNetLM(run.model)
         if run.init and not resume:
             init = HNetLM.load(run.init, device="cpu", backend="torch")
-            model = HNetLM(init.config)
+            # The init's architecture wins; the run config's name is kept when it names the same architecture
+            # (a fine-tune is a new model: scriba-hnet-small-v3 from v2's weights).
+            same = replace(run.model, name=init.config.name) == init.config
+            run.model = replace(init.config, name=run.model.name) if same else init.config
+            model = HNetLM(run.model)
             model.load_state_dict(init.state_dict())
-            run.model = init.config
         if resume:
             checkpoint.load_weights(model, run)
         model.to(self.device)

@@ -213,3 +213,26 @@ def test_time_budget_leaves_out_the_compiling_first_steps(tmp_path, corpus):
     end = [r for r in recs if r.get("event") == "end"][-1]
     assert end["stopped"] == "time_budget" and end["step"] == COMPILE_STEPS + 1
     assert end["compile_s"] > 0 and end["elapsed"] < end["compile_s"] + 60
+
+
+def test_init_fine_tunes_under_the_run_configs_name(tmp_path, corpus):
+    """--init keeps the init model's weights and architecture; a run config naming the same architecture
+    gives the fine-tuned model its own name (v3 from v2), one naming another architecture does not."""
+    _train(tmp_path / "base", corpus, "--max-steps", "2")
+    cfg = json.loads((REPO / "engine/configs/tiny.json").read_text())
+    cfg["model"] = {"preset": "tiny", "name": "tiny-finetuned"}
+    (tmp_path / "ft.json").write_text(json.dumps(cfg))
+    argv = ["--config", str(tmp_path / "ft.json"), "--data", str(corpus), "--out", str(tmp_path / "ft"),
+            "--seq-len", "256", "--batch-size", "2", "--eval-every", "0", "--save-every", "1000", "--no-progress",
+            "--max-steps", "1", "--init", str(tmp_path / "base/model")]
+    assert main(argv) == 0
+    from engine.model import HNetLM
+
+    base, tuned = HNetLM.load(tmp_path / "base/model"), HNetLM.load(tmp_path / "ft/model")
+    assert tuned.config.name == "tiny-finetuned" and base.config.name != "tiny-finetuned"
+    assert tuned.config.d_model == base.config.d_model and tuned.config.layout == base.config.layout
+    cfg["model"]["d_model"] = [d * 2 for d in base.config.d_model]
+    (tmp_path / "other.json").write_text(json.dumps(cfg))
+    argv[1], argv[5] = str(tmp_path / "other.json"), str(tmp_path / "ft2")
+    assert main(argv) == 0
+    assert HNetLM.load(tmp_path / "ft2/model").config.name == base.config.name
