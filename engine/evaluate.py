@@ -324,6 +324,31 @@ def infill_gain(engine_or_model, docs, per_kind: int = 64, seed: int = 0, order:
     return out
 
 
+def history_bits(engine_or_model, pairs, order: str = "spm") -> dict:
+    """Bits per byte of each accepted revision's new text (and EOS) given its document around it, the way the
+    trainer's "history" examples put it (HistoryPair.task, fitted to the editor's byte budgets): per
+    author:action and over all, so a fine-tune on the writer's history can be measured before and after."""
+    from engine import tasks
+    from engine.bytes import EOS
+
+    engine = _as_engine(engine_or_model)
+    sums: dict[str, list] = {}
+    for pair in pairs:
+        prompt = tasks.build_prompt(tasks.fit(pair.task()), order).data
+        middle = pair.after.encode("utf-8") + bytes([EOS])
+        nats = middle_nats(engine, prompt + middle, len(prompt))
+        for key in ("all", f"{pair.author}:{pair.action}"):
+            s = sums.setdefault(key, [0.0, 0, 0])
+            s[0], s[1], s[2] = s[0] + nats, s[1] + len(middle), s[2] + 1
+    return {k: dict(n=n, bytes=b, bits_per_byte=bits_per_byte(nats, b)) for k, (nats, b, n) in sorted(sums.items())}
+
+
+def format_history_bits(res: dict) -> str:
+    lines = ["author:action          revisions   bytes  bits/byte"]
+    lines += [f"{k:22} {r['n']:9d} {r['bytes']:7d} {r['bits_per_byte']:10.3f}" for k, r in res.items()]
+    return "\n".join(lines)
+
+
 def format_infill_gain(res: dict) -> str:
     lines = ["action:level           spans   bytes  prefix+suffix  prefix only   gain (bits/byte)"]
     for k, r in res.items():

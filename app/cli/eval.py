@@ -6,6 +6,7 @@
                                         action and level (FILEs, else the corpus's validation documents)
     scriba eval --per-source            the runs' validation set (corpus, 1 % hash split), per source and kind
     scriba eval --instructions [FILE...]  how often candidates satisfy a trained instruction, with vs without it
+    scriba eval --history DB_OR_JSONL   bits per byte of the writer's accepted revisions given their documents
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--infill-gain", action="store_true", help="suffix's help per action and level")
     p.add_argument("--per-source", action="store_true", help="the corpus validation set, per source")
     p.add_argument("--instructions", action="store_true", help="instruction-following rates, with vs without")
+    p.add_argument("--history", metavar="DB_OR_JSONL", help="bits per byte of the accepted revisions in this "
+                   "store (or .jsonl of pairs), given their documents: before and after `train --from-history`")
     p.add_argument("--spans", type=int, default=64, help="spans per kind (--infill-gain, --instructions)")
     p.add_argument("--examples", type=int, default=256, help="validation examples (--per-source)")
     p.add_argument("--seed", type=int, default=0)
@@ -50,12 +53,25 @@ def _docs(files):
         raise InputRefused(str(exc)) from None
 
 
+def _history_pairs(path: str) -> list:
+    from app.cli.train import read_history
+
+    try:
+        pairs = read_history(path)
+    except (FileNotFoundError, ValueError) as exc:
+        raise InputRefused(str(exc).replace("--from-history", "--history")) from None
+    if not pairs:
+        raise InputRefused(f"--history: no accepted revisions in {path}")
+    return pairs
+
+
 def run(args) -> int:
-    modes = [m for m in ("infill_gain", "per_source", "instructions") if getattr(args, m)]
+    modes = [m for m in ("infill_gain", "per_source", "instructions", "history") if getattr(args, m)]
     if args.heldout is not None:
         modes.append("heldout")
     if len(modes) > 1:
-        return refuse("choose one of --heldout, --infill-gain, --per-source, --instructions", NAME, code=2)
+        return refuse("choose one of --heldout, --infill-gain, --per-source, --instructions, --history", NAME,
+                      code=2)
     mode = modes[0] if modes else "files"
     if mode == "files" and not args.files:
         return refuse("give files to evaluate (or --heldout, --infill-gain, --per-source, --instructions)", NAME,
@@ -64,6 +80,7 @@ def run(args) -> int:
         texts = load_texts(args.files) if mode == "files" else None  # every file checked before the model loads
         entries = ev.heldout_manifest(args.heldout or None) if mode == "heldout" else None
         docs = _docs(args.files) if mode in ("infill_gain", "per_source", "instructions") else None
+        pairs = _history_pairs(args.history) if mode == "history" else None
         engine = load_engine_for(args)
     except (InputRefused, EngineUnavailable) as exc:
         return refuse(str(exc) or type(exc).__name__, NAME)
@@ -78,6 +95,9 @@ def run(args) -> int:
     elif mode == "infill_gain":
         result = ev.infill_gain(engine, docs, per_kind=args.spans, seed=args.seed)
         text = ev.format_infill_gain(result)
+    elif mode == "history":
+        result = ev.history_bits(engine, pairs)
+        text = f"{len(pairs)} accepted revisions from {args.history}\n" + ev.format_history_bits(result)
     elif mode == "per_source":
         result = ev.validation_by_source(engine, docs, n=args.examples)
         text = "\n".join(f"{k:32} {v:.4f}" for k, v in result.items())

@@ -236,3 +236,37 @@ def test_init_fine_tunes_under_the_run_configs_name(tmp_path, corpus):
     argv[1], argv[5] = str(tmp_path / "other.json"), str(tmp_path / "ft2")
     assert main(argv) == 0
     assert HNetLM.load(tmp_path / "ft2/model").config.name == base.config.name
+
+
+def test_eval_history_measures_what_from_history_training_learns(tmp_path, corpus, capsys):
+    """`scriba eval --history` scores the accepted revisions as the trainer's history examples put them: a
+    fine-tune that sees mostly history lowers their bits per byte; a refusal is one line."""
+    from dataclasses import asdict
+
+    from engine.protocol import HistoryPair
+
+    before = "# Notes\n\nThe river floods. It rains a lot.\n"
+    pairs = [HistoryPair("d", before, 9, 26, "The river floods every spring.", "rewrite", "sentence"),
+             HistoryPair("d", before, 0, 7, "# River notes", "summarise", "heading", heading_level=1)]
+    path = tmp_path / "h.jsonl"
+    path.write_text("".join(json.dumps(asdict(p)) + "\n" for p in pairs))
+
+    def history_bits(model_dir) -> dict:
+        capsys.readouterr()
+        assert scriba(["eval", "--model", str(model_dir), "--history", str(path), "--json", "--device", "cpu"]) == 0
+        return json.loads(capsys.readouterr().out)["result"]
+
+    _train(tmp_path / "base", corpus, "--max-steps", "2")
+    cfg = json.loads((REPO / "engine/configs/tiny.json").read_text())
+    cfg["data"]["history_weight"] = 50.0  # nearly every example a history one
+    (tmp_path / "h.json").write_text(json.dumps(cfg))
+    assert main(["--config", str(tmp_path / "h.json"), "--data", str(corpus), "--out", str(tmp_path / "ft"),
+                 "--seq-len", "256", "--batch-size", "2", "--eval-every", "0", "--save-every", "1000",
+                 "--no-progress", "--max-steps", "30", "--lr", "3e-3", "--init", str(tmp_path / "base/model"),
+                 "--from-history", str(path)]) == 0
+    before_ft, after_ft = history_bits(tmp_path / "base/model"), history_bits(tmp_path / "ft/model")
+    assert set(before_ft) == {"all", "writer:rewrite", "writer:summarise"} and before_ft["all"]["n"] == 2
+    assert before_ft["all"]["bytes"] == len("The river floods every spring.") + len("# River notes") + 2  # + EOS each
+    assert after_ft["all"]["bits_per_byte"] < before_ft["all"]["bits_per_byte"] - 0.2
+    assert scriba(["eval", "--history", str(tmp_path / "missing.db")]) == 1
+    assert "--history: no store at" in capsys.readouterr().err
