@@ -317,7 +317,7 @@ ACTIONS: dict[str, WritingAction] = {a.name: a for a in [
     WritingAction("instruct", Action.REWRITE, "i", "Rewrite with an instruction…",
                   "rewrite the selection the way you say (trained: " + instructions.HELP + ")",
                   ("sentence", "paragraph", "heading"), "required",
-                  prompt=("Rewrite as…", "understood: " + instructions.HELP), example_kinds=("history",),
+                  prompt=("Rewrite as…", "trained forms: " + instructions.HELP), example_kinds=("history",),
                   span=rewrite_span, apply=_apply_rewrite),
     WritingAction("summarise", Action.SUMMARISE, "s", "Summarise section into its heading",
                   "a new heading line for the section", ("heading", "paragraph", "sentence", "block"), "optional",
