@@ -4,7 +4,8 @@ report reads a number, not a model.
 
 The count is a sum over depths: per_depth[d] FLOPs per position at depth d, and depth d runs at
 1 / (r_1 ... r_d) of the bytes for compression ratios r. matmul_flops_per_byte is evaluated with ratios
-1 and infinity to read the per-depth terms off it; flops_per_byte() puts them back together at any ratios.
+1 and infinity to read the per-depth terms off it; engine.results.runs.flops_per_byte puts them back
+together at any ratios.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from engine.results.runs import FLOPS_FILE, flops_per_byte  # noqa: F401  (flops_per_byte: the inverse)
+from engine.results.runs import FLOPS_FILE, _read_json
 
 
 def count_flops(model_config: dict) -> dict:
@@ -35,7 +36,7 @@ def ensure_flops(run_dir: str | Path) -> dict:
     path = Path(run_dir) / FLOPS_FILE
     if path.exists():
         return json.loads(path.read_text(encoding="utf-8"))
-    config = json.loads((Path(run_dir) / "run_config.json").read_text(encoding="utf-8"))["model"]
+    config = _read_json(Path(run_dir) / "run_config.json")["model"]
     result = count_flops(config)
     path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result

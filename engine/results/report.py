@@ -169,10 +169,13 @@ def verdicts(runs: list[Run], facts: dict, records: list[dict]) -> list[str]:
     agree = _get(records, kind="boundaries", set=main_set, stage=0, reference="bpe")
     agree_w = _get(records, kind="boundaries", set=main_set, stage=0, reference="word_start")
     if agree:
-        out.append(f"- **Learned temporal coherence finds token-like units without a tokenizer.** Partly: the "
-                   f"H-Net's stage-0 chunk starts against BPE token starts F1 {agree['f1']:.3f} (precision "
-                   f"{agree['precision']:.3f}, recall {agree['recall']:.3f})"
-                   + (f", against word starts F1 {agree_w['f1']:.3f}" if agree_w else "") + f", {main_set} text.")
+        word = lambda f1: "yes" if f1 >= 0.8 else "partly" if f1 >= 0.5 else "no"  # noqa: E731
+        line = (f"- **Learned temporal coherence finds token-like units without a tokenizer.** "
+                f"{word(agree['f1'] or 0).capitalize()} against BPE token starts (F1 {agree['f1']:.3f}, precision "
+                f"{agree['precision']:.3f}, recall {agree['recall']:.3f})")
+        if agree_w:
+            line += f", {word(agree_w['f1'] or 0)} against word starts (F1 {agree_w['f1']:.3f})"
+        out.append(line + f": the H-Net's stage-0 chunk starts on {main_set} text.")
     m = facts.get("matched", [])
     if m:
         f, a, b, phase, _ = m[-1]  # the largest FLOPs where both arms are at the peak learning rate
