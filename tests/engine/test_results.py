@@ -189,8 +189,10 @@ def test_report_regenerated_from_fixture_logs(logs, tmp_path):
     assert "| iso | 60 | 3.69 T | peak | 1.600 |" in text  # an equal-FLOPs row, the H-Net interpolated beside it
     assert "| alpha | 1.600 | 1.700 | 1.300 |" in text  # per source: last evaluations
     # verdicts, each with its number
-    # the fixture's peaks sit on word starts, one byte after its "BPE" starts (the spaces): the verdict says no
-    assert "**A byte model's next-byte entropy peaks where tokenizers cut.** Not supported: 0.0%" in text
+    # the fixture's peaks sit on word starts, one byte after its "BPE" starts (the spaces): the verdict says so
+    assert ("**A byte model's next-byte entropy peaks where tokenizers cut.** Supported for tokens that end with "
+            "their space") in text
+    assert "not at GPT-2-style BPE starts, which begin at the space: 0.0%" in text
     assert "on word starts (a \"the \" tokenizer's cuts) 100.0%" in text
     assert "**Tokens are closer to uniform than characters.** Supported" in text
     assert "**Learned temporal coherence finds token-like units without a tokenizer.** No against BPE token starts" \
