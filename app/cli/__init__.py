@@ -26,7 +26,7 @@ COMMANDS: dict[str, str] = {
     "import": "import_", "export": "export", "history": "history", "tree": "tree", "generate": "generate",
     "train": "train", "eval": "eval", "inspect": "inspect", "bench": "bench", "check-roundtrip": "check_roundtrip",
     "quantize": "quantize", "serve": "serve",
-    "samples": "samples",
+    "samples": "samples", "results": "results",
 }
 EDITOR_SUFFIXES = (".md", ".markdown", ".txt")  # a bare word with one of these is a file to create
 READ_ONLY = frozenset({"export", "history", "tree"})  # commands that never create a database

@@ -1,0 +1,72 @@
+"""`scriba results [--logs DIR] [--out DIR] [--boundaries [--model DIR] [--device D]]`: regenerate the results
+report (REPORT.md and its PNG plots) from the committed run logs; with --boundaries, first run the
+boundaries study on a model (CPU is fine) and write its log beside the runs' logs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+
+from app.cli.options import add_engine_options, refuse
+
+NAME = "results"
+log = logging.getLogger("scriba.cli")
+
+
+def _default_dir():
+    from engine.resources import assets_dir
+
+    return assets_dir() / "results"
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(NAME, help="regenerate the results report (Markdown + PNG) from the committed run logs")
+    p.add_argument("--logs", help="the run logs (default: assets/results/logs)")
+    p.add_argument("--out", help="the report's folder (default: assets/results)")
+    p.add_argument("--boundaries", action="store_true",
+                   help="first run the boundaries study on the model (held-out and corpus validation text) and "
+                        "write logs/boundaries/metrics.jsonl")
+    p.add_argument("--val-docs", type=int, default=48, help="corpus validation documents in the study")
+    add_engine_options(p)
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from engine.results.report import BOUNDARIES_LOG, build_report
+    from engine.results.runs import LogError
+
+    out = Path(args.out) if args.out else _default_dir()
+    logs = Path(args.logs) if args.logs else out / "logs"
+    t0 = time.time()
+    if args.boundaries:
+        from app.cli.engine_commands import load_engine_for
+        from engine.evaluate import InputRefused
+        from engine.protocol import EngineUnavailable
+        from engine.results.study import StudyConfig, run_study, study_sets, write_records
+
+        cfg = StudyConfig(val_docs=args.val_docs)
+        try:
+            train, sets = study_sets(cfg)
+            engine = load_engine_for(args)
+        except (InputRefused, EngineUnavailable, FileNotFoundError) as exc:
+            return refuse(str(exc) or type(exc).__name__, NAME)
+        write_records(run_study(engine, train, sets, cfg, model_name=engine.name), logs / BOUNDARIES_LOG)
+    try:
+        from engine.results.flops import ensure_flops
+
+        for folder in sorted(p for p in logs.iterdir() if (p / "run_config.json").exists()) if logs.is_dir() else []:
+            if not (folder / "flops.json").exists():
+                print(f"scriba results: counting FLOPs per byte of {folder.name} (builds its model)", file=sys.stderr)
+                ensure_flops(folder)
+        written = build_report(logs, out)
+    except LogError as exc:
+        return refuse(str(exc), NAME)
+    for p in written:
+        print(p)
+    log.info("results: %d files in %.1f s", len(written), time.time() - t0)
+    return 0
