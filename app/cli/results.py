@@ -37,6 +37,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
 def run(args) -> int:
     from pathlib import Path
 
+    try:
+        import matplotlib  # noqa: F401
+        if args.boundaries:
+            import tokenizers  # noqa: F401
+    except ModuleNotFoundError as exc:
+        return refuse(f"the results report needs {exc.name}: pip install 'scriba[results]'", NAME)
+
     from engine.results.report import BOUNDARIES_LOG, build_report
     from engine.results.runs import LogError
 
