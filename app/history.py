@@ -22,6 +22,7 @@ from engine.protocol import HistoryPair
 _LEVEL_ACTION = {"sentence": "rewrite", "paragraph": "rewrite", "heading": "summarise", "section": "expand"}
 _KIND_OF_LEVEL = {"sentence": "sentence", "paragraph": "paragraph", "heading": "heading", "section": "heading"}
 _OPERATIONS = ("edit", "rewrite", "summarise", "expand")
+SUPERSEDED_S = 60  # a writer's edit redone on the same node within this many seconds is left out (_superseded)
 
 
 def history_pairs(db: str | Path, authors: tuple[str, ...] = ("writer", "model")) -> list[HistoryPair]:
@@ -36,9 +37,12 @@ def history_pairs(db: str | Path, authors: tuple[str, ...] = ("writer", "model")
             for r in revs:
                 changes.setdefault(r.change_id, []).append(r)
             ids = sorted(r.id for r in revs)
-            for group in changes.values():
+            groups = [changes[c] for c in sorted(changes)]
+            for i, group in enumerate(groups):
                 first = group[0]
                 if first.author not in authors or first.operation not in _OPERATIONS:
+                    continue
+                if _superseded(group, groups[i + 1:]):
                     continue
                 start_id = min(r.id for r in group)
                 prev = [i for i in ids if i < start_id]
@@ -50,6 +54,25 @@ def history_pairs(db: str | Path, authors: tuple[str, ...] = ("writer", "model")
                 if pair is not None:
                     pairs.append(pair)
     return pairs
+
+
+def _superseded(group, later) -> bool:
+    """A writer's edit that the writer edits again on the same nodes within SUPERSEDED_S: a text half-typed
+    and fixed a moment later is not a change to learn from; the later edit is."""
+    if group[0].author != "writer" or group[0].operation != "edit":
+        return False
+    nodes, end = _edited(group), group[-1].created_at
+    for other in later:
+        if (other[0].created_at - end).total_seconds() > SUPERSEDED_S:
+            return False
+        if other[0].author == "writer" and other[0].operation == "edit" and nodes and nodes <= _edited(other):
+            return True
+    return False
+
+
+def _edited(group) -> set[str]:
+    """The nodes whose text a change rewrote (not those it only inserted, moved or deleted)."""
+    return {r.node_id for r in group if r.effect == "edit"}
 
 
 def write_history_jsonl(db: str | Path, out: str | Path) -> int:

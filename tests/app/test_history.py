@@ -80,3 +80,22 @@ def test_history_jsonl_round_trips_and_trains_as_the_prompt(db, tmp_path):
     assert (ex.kind, ex.action, middle, task.old, task.instruction) == (
         "history", "rewrite", "They build tools.", "They use tools!", "simpler")
     assert ex.data[:ex.target_start] == build_prompt(task, order).data
+
+
+def test_a_writer_edit_redone_a_moment_later_is_left_out(db, monkeypatch):
+    """A heading half-typed and fixed seconds later is one change to learn from, the fixed one; an edit made
+    after the window, or one only moving the node, keeps the earlier edit."""
+    with Store(db) as store:
+        (info,) = store.documents()
+        for text in ("## Climat# Weather", "## Climate and rain"):  # a slip, then the fix
+            cur, rev = store.current(info.id)
+            head = _find(cur, "heading", "## Clim")
+            store.commit(info.id, apply_candidate(cur, head.id, "summarise", text), author="writer", operation="edit",
+                         level="heading", base_revision=rev)
+    headings = [p.after for p in history_pairs(db) if p.level == "heading"]
+    assert headings == ["## Climate and rain"]  # the first edit (## Climate) and the slip were redone within 60 s
+    import app.history
+
+    monkeypatch.setattr(app.history, "SUPERSEDED_S", -1.0)
+    assert [p.after for p in history_pairs(db) if p.level == "heading"] == [
+        "## Climate", "## Climat# Weather", "## Climate and rain"]
