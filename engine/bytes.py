@@ -70,6 +70,20 @@ class Utf8State:
         self.need = 0  # continuation bytes still expected
         self.lo, self.hi = 0x80, 0xBF  # range allowed for the next continuation byte
 
+    @classmethod
+    def at(cls, need: int, lo: int, hi: int) -> "Utf8State":
+        """The state with these fields (the inverse of `key`)."""
+        u = cls()
+        u.need, u.lo, u.hi = need, lo, hi
+        return u
+
+    def key(self) -> tuple[int, int, int]:
+        """The state as a value: equal keys, the same bytes may follow."""
+        return (self.need, self.lo, self.hi)
+
+    def copy(self) -> "Utf8State":
+        return Utf8State.at(*self.key())
+
     def complete(self) -> bool:
         return self.need == 0
 
@@ -111,13 +125,12 @@ def allowed_mask(state: Utf8State, stop_bytes: tuple[int, ...] = ()) -> bytes:
     """256 bytes, 1 where that byte may come next after `state` (Utf8State.allowed_range, no control
     byte, plus `stop_bytes` between characters), else 0: one row of a table built once per UTF-8 state,
     since the sampler needs one per stream per byte (`torch.frombuffer` turns rows into a bool mask)."""
-    return _mask_row(state.need, state.lo, state.hi, tuple(stop_bytes))
+    return _mask_row(*state.key(), tuple(stop_bytes))
 
 
 @lru_cache(maxsize=256)
 def _mask_row(need: int, lo: int, hi: int, stop_bytes: tuple[int, ...]) -> bytes:
-    u = Utf8State()
-    u.need, u.lo, u.hi = need, lo, hi
+    u = Utf8State.at(need, lo, hi)
     row = bytearray(256)
     for a, b in u.allowed_range():
         row[a:b + 1] = b"\x01" * (b + 1 - a)

@@ -13,24 +13,20 @@ from engine.bytes import CONTROL_BYTES, Utf8State
 def utf8_tables() -> tuple[Tensor, Tensor, Tensor]:
     """Utf8State as an automaton over its 8 states (state 0: between characters): next (S, 256) long,
     allowed (S, 256) bool (text bytes that may come next; no control byte), complete (S,) bool."""
-    def key(u: Utf8State):
-        return (u.need, u.lo, u.hi)
-
-    states, index, trans = [Utf8State()], {key(Utf8State()): 0}, []
+    states, index, trans = [Utf8State()], {Utf8State().key(): 0}, []
     while len(trans) < len(states):
         u, row = states[len(trans)], []
         for b in range(256):
-            v = Utf8State()
-            v.need, v.lo, v.hi = u.need, u.lo, u.hi
+            v = u.copy()
             try:
                 v.push(b)
             except ValueError:
                 row.append(-1)
                 continue
-            if key(v) not in index:
-                index[key(v)] = len(states)
+            if v.key() not in index:
+                index[v.key()] = len(states)
                 states.append(v)
-            row.append(index[key(v)])
+            row.append(index[v.key()])
         trans.append(row)
     nxt = torch.tensor(trans)
     allowed = nxt >= 0

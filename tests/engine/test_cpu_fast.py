@@ -131,13 +131,11 @@ def test_mask_table_equals_the_utf8_rules():
     seen, frontier = {}, [Utf8State()]
     while frontier:
         u = frontier.pop()
-        key = (u.need, u.lo, u.hi)
-        if key in seen:
+        if u.key() in seen:
             continue
-        seen[key] = u
+        seen[u.key()] = u
         for b in range(256):
-            v = Utf8State()
-            v.need, v.lo, v.hi = u.need, u.lo, u.hi
+            v = u.copy()
             try:
                 v.push(b)
             except ValueError:
