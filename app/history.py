@@ -42,7 +42,7 @@ def history_pairs(db: str | Path, authors: tuple[str, ...] = ("writer", "model")
                 first = group[0]
                 if first.author not in authors or first.operation not in _OPERATIONS:
                     continue
-                if _superseded(group, groups[i + 1:]):
+                if _superseded(groups, i):
                     continue
                 start_id = min(r.id for r in group)
                 prev = [i for i in ids if i < start_id]
@@ -56,16 +56,20 @@ def history_pairs(db: str | Path, authors: tuple[str, ...] = ("writer", "model")
     return pairs
 
 
-def _superseded(group, later) -> bool:
-    """A writer's edit that the writer edits again on the same nodes within SUPERSEDED_S: a text half-typed
-    and fixed a moment later is not a change to learn from; the later edit is."""
+def _superseded(groups: list, i: int) -> bool:
+    """Whether groups[i] is a writer's edit that the writer edits again on the same nodes within SUPERSEDED_S:
+    a text half-typed and fixed a moment later is not a change to learn from; the later edit is."""
+    group = groups[i]
     if group[0].author != "writer" or group[0].operation != "edit":
         return False
     nodes, end = _edited(group), group[-1].created_at
-    for other in later:
+    if not nodes:
+        return False
+    for j in range(i + 1, len(groups)):  # indices, not a slice: the scan stops at the window, not the history's end
+        other = groups[j]
         if (other[0].created_at - end).total_seconds() > SUPERSEDED_S:
             return False
-        if other[0].author == "writer" and other[0].operation == "edit" and nodes and nodes <= _edited(other):
+        if other[0].author == "writer" and other[0].operation == "edit" and nodes <= _edited(other):
             return True
     return False
 
