@@ -8,12 +8,18 @@ from app.tui.messages import DocumentOpened
 from tests.app.tui.test_bench_open import big_document
 
 
-def test_a_big_file_is_shown_before_its_import_and_parsed_once(tmp_path):
+def _open_big(tmp_path) -> tuple[str, list]:
+    """A 600 KB file written and opened once: its text and the messages the open posted."""
     path = tmp_path / "big.md"
     text = big_document(600_000)
     path.write_text(text)
     posted: list = []
     files.open_document(path, tmp_path / "s.db", posted.append)
+    return text, posted
+
+
+def test_a_big_file_is_shown_before_its_import_and_parsed_once(tmp_path):
+    text, posted = _open_big(tmp_path)
     assert [type(m) for m in posted] == [DocumentOpened, DocumentOpened]
     early, opened = posted[0].session, posted[1].session
     assert early.provisional and early.store is None and early.doc.to_markdown() == text
@@ -25,14 +31,10 @@ def test_a_big_file_is_shown_before_its_import_and_parsed_once(tmp_path):
 
 
 def test_a_big_file_the_store_holds_is_read_back_not_parsed_first(tmp_path):
-    path = tmp_path / "big.md"
-    text = big_document(600_000)
-    path.write_text(text)
-    first: list = []
-    files.open_document(path, tmp_path / "s.db", first.append)
+    text, first = _open_big(tmp_path)
     first[-1].session.close()
     again: list = []
-    files.open_document(path, tmp_path / "s.db", again.append)  # reading it back beats parsing it
+    files.open_document(tmp_path / "big.md", tmp_path / "s.db", again.append)  # reading it back beats parsing it
     assert [type(m) for m in again] == [DocumentOpened]
     session = again[0].session
     assert not session.provisional and session.doc.to_markdown() == text
