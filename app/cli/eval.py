@@ -57,9 +57,9 @@ def _history_pairs(path: str) -> list:
     from app.cli.train import read_history
 
     try:
-        pairs = read_history(path)
+        pairs = read_history(path, "--history")
     except (FileNotFoundError, ValueError) as exc:
-        raise InputRefused(str(exc).replace("--from-history", "--history")) from None
+        raise InputRefused(str(exc)) from None
     if not pairs:
         raise InputRefused(f"--history: no accepted revisions in {path}")
     return pairs

@@ -101,12 +101,13 @@ def resolve_config(value: str | None) -> Path | None:
     return path if path.is_file() else config_file(value)
 
 
-def read_history(path: str) -> list:
-    """The writer's accepted changes as training pairs: from a store, or from a .jsonl of pairs."""
+def read_history(path: str, option: str = "--from-history") -> list:
+    """The writer's accepted changes as training pairs: from a store, or from a .jsonl of pairs. `option`:
+    the command-line option that named `path`, for the message when it is not a store."""
     if str(path).endswith(".jsonl"):
         return read_history_jsonl(path)
     if not Path(path).expanduser().is_file():
-        raise FileNotFoundError(f"--from-history: no store at {path}")
+        raise FileNotFoundError(f"{option}: no store at {path}")
     # here, not at the top: the store needs sqlalchemy, which a GPU training image need not have
     from app.history import history_pairs
     from app.store.errors import StoreError
