@@ -27,6 +27,7 @@ from engine.results.boundaries import (
     word_starts,
 )
 from engine.results.bpe import BPEConfig, token_starts, train_bpe, training_sample
+from engine.tasks import trim_suffix
 
 log = logging.getLogger("scriba.engine")
 
@@ -35,19 +36,9 @@ log = logging.getLogger("scriba.engine")
 class StudyConfig:
     bpe: BPEConfig = field(default_factory=BPEConfig)
     val_docs: int = 48  # validation documents, round-robin over sources
-    doc_bytes: int = 6144  # each validation document's first bytes (cut at a line end)
+    doc_bytes: int = 6144  # each validation document's first bytes (cut at a line end: tasks.trim_suffix)
     shifts: int = 200  # random offsets for the chance baseline
     seed: int = 0
-
-
-def head(text: str, nbytes: int) -> str:
-    """The first nbytes of text's UTF-8, cut back to the last line end (or to a whole character)."""
-    data = text.encode("utf-8")
-    if len(data) <= nbytes:
-        return text
-    cut = data[:nbytes]
-    nl = cut.rfind(b"\n")
-    return (cut[: nl + 1] if nl > nbytes // 2 else cut).decode("utf-8", errors="ignore")
 
 
 def validation_sample(docs, cfg: StudyConfig) -> list[tuple[str, str]]:
@@ -66,7 +57,7 @@ def validation_sample(docs, cfg: StudyConfig) -> list[tuple[str, str]]:
         for q in queues:
             if q and len(out) < cfg.val_docs:
                 d = q.pop()
-                out.append((f"{d.source}/{d.id}", head(d.text, cfg.doc_bytes)))
+                out.append((f"{d.source}/{d.id}", trim_suffix(d.text, cfg.doc_bytes)))
     return out
 
 
