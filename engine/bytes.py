@@ -19,12 +19,13 @@ FIM_MIDDLE = 0xF9  # the span itself follows (what the model writes)
 TASK = 0xFA  # an action tag follows (ASCII name, e.g. b"rewrite:sentence"), ended by the next control byte
 OLD = 0xFB  # the old text of a rewrite follows
 INSTRUCTION = 0xFC  # the writer's instruction for a rewrite follows
-# 0xFD-0xFF, 0xC0, 0xC1: spare, never produced.
+SUFFIX_HEAD = 0xFD  # the start of the suffix again, read right before the span (engine.tasks.suffix_head)
+# 0xFE, 0xFF, 0xC0, 0xC1: spare, never produced.
 
 CONTROL_BYTES = frozenset({0xC0, 0xC1, *range(0xF5, 0x100)})
 NAMES = {
     BOS: "BOS", EOS: "EOS", FIM_PREFIX: "PRE", FIM_SUFFIX: "SUF", FIM_MIDDLE: "MID",
-    TASK: "TASK", OLD: "OLD", INSTRUCTION: "INS",
+    TASK: "TASK", OLD: "OLD", INSTRUCTION: "INS", SUFFIX_HEAD: "NXT",
 }
 
 

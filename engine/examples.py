@@ -138,6 +138,8 @@ class ExampleBuilder:
         order = "spm" if rng.random() < self.cfg.spm_rate else "psm"
         bare = dataclasses.replace(task, prefix="", suffix="")
         room = budget - len(tasks.build_example(bare, middle, order))
+        if order == "spm" and task.suffix.strip():
+            room -= tasks.SUFFIX_HEAD_BYTES + 1  # the suffix head (tasks.suffix_head) comes on top of the suffix
         if room < self.cfg.min_context:
             return None
         share = rng.uniform(0.5, 0.95)

@@ -6,9 +6,15 @@ Every action is fill-in-the-middle on the document's Markdown, with the span ali
 
 Layout (control bytes from engine.bytes; text is UTF-8, which never contains a control byte):
 
-    PSM:  BOS TASK tag [OLD old] [INSTRUCTION instr] FIM_PREFIX prefix FIM_SUFFIX suffix FIM_MIDDLE
-    SPM:  BOS TASK tag [OLD old] [INSTRUCTION instr] FIM_SUFFIX suffix FIM_PREFIX prefix FIM_MIDDLE
+    PSM:  BOS TASK tag FIM_PREFIX prefix FIM_SUFFIX suffix [OLD old] [INSTRUCTION instr] FIM_MIDDLE
+    SPM:  BOS TASK tag FIM_SUFFIX suffix FIM_PREFIX prefix [SUFFIX_HEAD head] [OLD old] [INSTRUCTION instr]
+          FIM_MIDDLE
     continue (plain left to right, exactly like a training window):  BOS prefix
+
+What the middle must follow sits right before it: a recurrent state remembers recent bytes best, and
+with 6 KB of prefix between them, an instruction or a suffix read first was forgotten (v3: instructions
+had no effect, and in SPM the suffix saved 0.001 bits per byte of a paragraph). So the old text and the
+instruction come last, and SPM repeats the suffix's first line (`suffix_head`) after the prefix.
 
 then the model writes the middle and EOS. `tag` is ASCII "action:level", plus ":N" (the heading level)
 for the heading and section levels, e.g. b"rewrite:sentence", b"expand:section:2",
@@ -31,7 +37,18 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from engine.bytes import BOS, CONTROL_BYTES, EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, INSTRUCTION, OLD, TASK
+from engine.bytes import (
+    BOS,
+    CONTROL_BYTES,
+    EOS,
+    FIM_MIDDLE,
+    FIM_PREFIX,
+    FIM_SUFFIX,
+    INSTRUCTION,
+    OLD,
+    SUFFIX_HEAD,
+    TASK,
+)
 from engine.document.segment import split_sentences
 
 
@@ -63,6 +80,7 @@ CONTINUE_MAX_BYTES = 1024
 # Default context budgets for inference prompts (bytes). Training uses budgets up to its seq_len.
 PREFIX_BUDGET = 6144
 SUFFIX_BUDGET = 2048
+SUFFIX_HEAD_BYTES = 160  # the suffix's first line, repeated next to the span in SPM, is cut to this
 
 
 @dataclass
@@ -109,6 +127,17 @@ def _text(s: str) -> bytes:
     return data
 
 
+def suffix_head(suffix: str) -> str:
+    """The start of the suffix that SPM reads again right before the middle: its leading whitespace (which
+    says whether the span ends its paragraph) and its first line with text, at most SUFFIX_HEAD_BYTES, cut at
+    a word. '' when the suffix has no text."""
+    body = suffix.lstrip()
+    if not body:
+        return ""
+    head = suffix[: len(suffix) - len(body)] + body.split("\n", 1)[0]
+    return trim_suffix(head, SUFFIX_HEAD_BYTES)
+
+
 def build_prompt(task: Task, order: str = "spm") -> Prompt:
     """The bytes the model reads before writing the span, with its stop rule and length limit.
     Inference uses suffix-prefix-middle by default: a recurrent model remembers recent bytes best, and in
@@ -120,13 +149,16 @@ def build_prompt(task: Task, order: str = "spm") -> Prompt:
         data = bytes([BOS]) + _text(task.prefix)
     else:
         parts = [bytes([BOS, TASK]), task.tag.encode("ascii")]
+        pre = bytes([FIM_PREFIX]) + _text(task.prefix)
+        suf = bytes([FIM_SUFFIX]) + _text(task.suffix)
+        parts += [pre, suf] if order == "psm" else [suf, pre]
+        head = suffix_head(task.suffix) if order == "spm" else ""
+        if head:
+            parts += [bytes([SUFFIX_HEAD]), _text(head)]
         if task.old is not None:
             parts += [bytes([OLD]), _text(task.old)]
         if task.instruction is not None:
             parts += [bytes([INSTRUCTION]), _text(task.instruction)]
-        pre = bytes([FIM_PREFIX]) + _text(task.prefix)
-        suf = bytes([FIM_SUFFIX]) + _text(task.suffix)
-        parts += [pre, suf] if order == "psm" else [suf, pre]
         parts.append(bytes([FIM_MIDDLE]))
         data = b"".join(parts)
     return Prompt(data, stop_rule(task), max_bytes_for(task), task.level, stop_after_rule(task))
@@ -171,17 +203,20 @@ def parse_example(data: bytes) -> tuple[Task, str, str | None]:
     vals = dict(fields)
     if len(vals) != len(fields):
         raise TaskFormatError("a field appears twice")
-    core = [c for c in kinds if c in (FIM_PREFIX, FIM_SUFFIX)]
-    if sorted(core) != [FIM_PREFIX, FIM_SUFFIX] or kinds[-3:-1] != core:
-        raise TaskFormatError("needs FIM_PREFIX and FIM_SUFFIX right before FIM_MIDDLE")
-    extras = kinds[1:-3]
-    if extras not in ([], [OLD], [INSTRUCTION], [OLD, INSTRUCTION]):
-        raise TaskFormatError(f"unexpected fields {extras}")
+    core, extras = kinds[1:3], kinds[3:-1]
+    if sorted(core) != [FIM_PREFIX, FIM_SUFFIX]:
+        raise TaskFormatError("needs FIM_PREFIX and FIM_SUFFIX right after the tag")
     order = "psm" if core[0] == FIM_PREFIX else "spm"
+    known = [SUFFIX_HEAD, OLD, INSTRUCTION] if order == "spm" else [OLD, INSTRUCTION]
+    if extras != [c for c in known if c in extras]:
+        raise TaskFormatError(f"unexpected fields {extras} before FIM_MIDDLE")
     task = _parse_tag(vals[TASK])
     task.prefix, task.suffix = _decode(vals[FIM_PREFIX]), _decode(vals[FIM_SUFFIX])
     task.old = _decode(vals[OLD]) if OLD in vals else None
     task.instruction = _decode(vals[INSTRUCTION]) if INSTRUCTION in vals else None
+    head = suffix_head(task.suffix) if order == "spm" else ""
+    if _decode(vals.get(SUFFIX_HEAD, b"")) != head or (head and SUFFIX_HEAD not in vals):
+        raise TaskFormatError("the SPM suffix head must be the suffix's first line (engine.tasks.suffix_head)")
     rest = vals[FIM_MIDDLE]
     middle = None
     if rest:

@@ -6,7 +6,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.bytes import BOS, CONTROL_BYTES, EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, INSTRUCTION, OLD, TASK
+from engine.bytes import (
+    BOS,
+    CONTROL_BYTES,
+    EOS,
+    FIM_MIDDLE,
+    FIM_PREFIX,
+    FIM_SUFFIX,
+    INSTRUCTION,
+    OLD,
+    SUFFIX_HEAD,
+    TASK,
+)
 from engine.tasks import (
     ACTION_LEVELS,
     Action,
@@ -23,6 +34,7 @@ from engine.tasks import (
     parse_example,
     stop_after_rule,
     stop_rule,
+    suffix_head,
     trim_prefix,
     trim_suffix,
 )
@@ -74,17 +86,31 @@ def test_prompt_and_example_round_trip(task, order, middle):
 
 
 def test_layout_is_exactly_as_documented():
-    t = Task(Action.REWRITE, "sentence", "Before ", " after.", old="Old.", instruction="shorter")
+    t = Task(Action.REWRITE, "sentence", "Before ", " after. More\nlines.", old="Old.", instruction="shorter")
     psm = build_prompt(t, "psm").data
-    assert psm == (bytes([BOS, TASK]) + b"rewrite:sentence" + bytes([OLD]) + b"Old." + bytes([INSTRUCTION])
-                   + b"shorter" + bytes([FIM_PREFIX]) + b"Before " + bytes([FIM_SUFFIX]) + b" after."
+    assert psm == (bytes([BOS, TASK]) + b"rewrite:sentence" + bytes([FIM_PREFIX]) + b"Before " + bytes([FIM_SUFFIX])
+                   + b" after. More\nlines." + bytes([OLD]) + b"Old." + bytes([INSTRUCTION]) + b"shorter"
                    + bytes([FIM_MIDDLE]))
     spm = build_prompt(t, "spm").data
-    assert spm.endswith(bytes([FIM_SUFFIX]) + b" after." + bytes([FIM_PREFIX]) + b"Before " + bytes([FIM_MIDDLE]))
+    assert spm == (bytes([BOS, TASK]) + b"rewrite:sentence" + bytes([FIM_SUFFIX]) + b" after. More\nlines."
+                   + bytes([FIM_PREFIX]) + b"Before " + bytes([SUFFIX_HEAD]) + b" after. More" + bytes([OLD])
+                   + b"Old." + bytes([INSTRUCTION]) + b"shorter" + bytes([FIM_MIDDLE]))
     assert build_prompt(Task(Action.CONTINUE, "paragraph", "Once upon", "")).data == bytes([BOS]) + b"Once upon"
     assert build_prompt(t).data == spm  # inference reads suffix-prefix-middle
     assert build_prompt(Task(Action.EXPAND, "section", "", "", heading_level=2), "psm").data.startswith(
         bytes([BOS, TASK]) + b"expand:section:2" + bytes([FIM_PREFIX]))
+    # no suffix text, no head: the prefix-only prompt of the infill-gain eval ends with the prefix
+    bare = build_prompt(Task(Action.REWRITE, "sentence", "Before ", " \n\n"), "spm").data
+    assert bare.endswith(bytes([FIM_PREFIX]) + b"Before " + bytes([FIM_MIDDLE]))
+
+
+def test_suffix_head_is_the_first_line_with_text_cut_at_a_word():
+    assert suffix_head("\n\n## Next\n\nBody.") == "\n\n## Next"
+    assert suffix_head(" and then.\nMore") == " and then."
+    assert suffix_head("   ") == "" and suffix_head("") == ""
+    long = " " + "word " * 100
+    head = suffix_head(long)
+    assert len(head.encode()) <= 160 and head.endswith("word ") and long.startswith(head)
 
 
 _HEAD = bytes([BOS, TASK])
@@ -93,7 +119,17 @@ _HEAD = bytes([BOS, TASK])
 @pytest.mark.parametrize("bad", [b"", b"x", _HEAD + b"nope:sentence" + bytes([FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE]),
                                  _HEAD + b"rewrite:sentence" + bytes([FIM_PREFIX, FIM_MIDDLE]),
                                  _HEAD + b"rewrite:sentence" + bytes([FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE]) + b"x",
-                                 bytes([BOS]) + b"a" + bytes([EOS]) + b"b"])
+                                 bytes([BOS]) + b"a" + bytes([EOS]) + b"b",
+                                 # the old layout: OLD before the context
+                                 _HEAD + b"rewrite:sentence" + bytes([OLD]) + b"o" + bytes([FIM_PREFIX, FIM_SUFFIX,
+                                                                                             FIM_MIDDLE]),
+                                 # a suffix head that is not the suffix's, or missing, or in PSM
+                                 _HEAD + b"rewrite:sentence" + bytes([FIM_SUFFIX]) + b" x." + bytes([FIM_PREFIX])
+                                 + bytes([SUFFIX_HEAD]) + b" y." + bytes([FIM_MIDDLE]),
+                                 _HEAD + b"rewrite:sentence" + bytes([FIM_SUFFIX]) + b" x." + bytes([FIM_PREFIX])
+                                 + bytes([FIM_MIDDLE]),
+                                 _HEAD + b"rewrite:sentence" + bytes([FIM_PREFIX, FIM_SUFFIX]) + b" x."
+                                 + bytes([SUFFIX_HEAD]) + b" x." + bytes([FIM_MIDDLE])])
 def test_parse_refuses_malformed(bad):
     with pytest.raises(TaskFormatError):
         parse_example(bad)
