@@ -254,7 +254,7 @@ def _summary(cases: list[Case]) -> list[str]:
     same, pairs = _unchanged_by_instruction(cases)
     if pairs:
         rows += ["", f"With the same seed, {same} of {pairs} `instruct` candidates are byte for byte the plain "
-                 "`rewrite` of the same paragraph: the instruction changed nothing there."]
+                 "`rewrite` of the same paragraph" + (": the instruction changed nothing there." if same else ".")]
     return rows
 
 

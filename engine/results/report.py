@@ -76,7 +76,7 @@ def per_source_section(runs: list[Run]) -> list[str]:
     for k in sources + ["all"]:
         out.append(f"| {k.split('/', 1)[-1]} | " + " | ".join(_f(r.final.val.get(k)) if r.final else "–" for r in runs)
                    + " |")
-    return out + ["", "The equal-FLOPs arms were validated on their five sources only; v2 and v3 on all twelve "
+    return out + ["", "The equal-FLOPs arms were validated on their five sources only; v2, v3 and v4 on all twelve "
                   "(their own mixture, instruction examples included): compare within a group, not across.", ""]
 
 
