@@ -169,29 +169,34 @@ def test_bundled_model_generates_on_the_gpu_after_a_long_prompt(gpu_engine, nbyt
 
 # ------------------------------------------------------------- blocked decoding (the graphed path's logic)
 def test_utf8_tables_agree_with_utf8_state_and_mask():
-    """The GPU mask table, indexed by the automaton's state, allows exactly what Sampler._mask allows."""
-    from engine.sampling import mask_table
+    """The device mask, indexed by the automaton's state and a row's stop bytes, allows exactly what
+    allowed_mask (Utf8State's rules) allows."""
+    from engine.bytes import allowed_mask
+    from engine.sampling import Tables, stop_row
 
-    allowed, nxt = mask_table([EOS])
+    tables = Tables.on("cpu")
     rng = torch.Generator().manual_seed(0)
-    for _ in range(200):
-        u, s = Utf8State(), 0
-        for _ in range(int(torch.randint(0, 6, (1,), generator=rng))):
-            row = Sampler._mask([u], [EOS], "cpu")[0]
-            assert torch.equal(allowed[s], row)
-            choices = torch.nonzero(row & ~torch.tensor([b == EOS for b in range(256)]))[:, 0]
-            b = int(choices[torch.randint(0, len(choices), (1,), generator=rng)])
-            u.push(b)
-            s = int(nxt[s, b])
-        assert torch.equal(allowed[s], Sampler._mask([u], [EOS], "cpu")[0])
+    for stops in [(EOS,), (), (EOS, 0xF7)]:
+        stop = stop_row(stops)[None]
+        for _ in range(100):
+            u, s = Utf8State(), torch.zeros(1, dtype=torch.long)
+            for _ in range(int(torch.randint(0, 6, (1,), generator=rng))):
+                row = tables.mask(s, stop)[0]
+                assert row.tolist() == [bool(x) for x in allowed_mask(u, stops)]
+                choices = torch.nonzero(row & ~stop[0])[:, 0]
+                b = int(choices[torch.randint(0, len(choices), (1,), generator=rng)])
+                u.push(b)
+                s = tables.advance(s, torch.tensor([b]), stop)
+            assert tables.mask(s, stop)[0].tolist() == [bool(x) for x in allowed_mask(u, stops)]
 
 
 def blocked_sampler(model, sizes=(1, 2, 4)):
-    from engine.cuda_graph import DecodeGraphs
-    from engine.generate import BLOCK
+    """A Sampler whose decoder runs the graphed path's body (static slot buffers, padded batch sizes)
+    without capturing it: its logic, on a CPU."""
+    from engine.decode import SlotDecoder
 
     s = Sampler(model)
-    s.graphs = DecodeGraphs(model, sizes, BLOCK, capture=False)
+    s.decoder = SlotDecoder(model, sizes, capture=False)
     return s
 
 
