@@ -21,9 +21,10 @@ from torch import Tensor
 
 from engine.bytes import BOS
 from engine.decode import BLOCK, DecodeJob, SlotDecoder
+from engine.layers import CausalAttention
 from engine.model import HNetLM, LMState
 from engine.protocol import Candidate, GenerationRequest
-from engine.state import tree_bytes
+from engine.state import tree_bytes, tree_map
 
 log = logging.getLogger("scriba.engine")
 
@@ -97,6 +98,8 @@ class Sampler:
         self.segment = segment or segment_for(self.device)
         self.decoder: SlotDecoder | None = None  # graphed once warm_up captured it (CUDA); eager otherwise
         self.lock = threading.Lock()  # one generation at a time per model
+        # several prompts in one prefill pass (rows padded to the longest) need Mamba-2 layers only
+        self.batched_prefill = not any(isinstance(m, CausalAttention) for m in model.modules())
 
     # ---------------------------------------------------------------- warm-up
     def warm_up(self, batches=GRAPH_BATCHES, fused: str = "auto", graphs: bool = True) -> dict:
@@ -162,9 +165,10 @@ class Sampler:
                 end = min(end, task.done + max(1, budget - total))
             pieces.append((task, end))
             total += end - task.done
-        groups: dict[tuple[int, bool], list[tuple[PrefillTask, int]]] = {}
-        for task, end in pieces:
-            groups.setdefault((end - task.done, task.state is None), []).append((task, end))
+        groups: dict[object, list[tuple[PrefillTask, int]]] = {}
+        for task, end in pieces:  # one batched forward per kind (from nothing, from a state): rows padded
+            kind = task.state is None if self.batched_prefill else id(task)
+            groups.setdefault(kind, []).append((task, end))
         for group in groups.values():
             for (task, end), (logits, state) in zip(group, self._forward_pieces(group)):
                 task.logits, task.state, task.done = logits, state, end
@@ -185,14 +189,30 @@ class Sampler:
         self.cache.misses += 1
 
     def _forward_pieces(self, group: list[tuple["PrefillTask", int]]) -> list[tuple[Tensor, LMState]]:
-        """The logits (1, 256) and state after each task's piece (the pieces are of one length)."""
-        out = []
-        for task, end in group:
+        """The logits (1, 256) and state after each task's piece: one forward over all (rows padded to the
+        longest, each row's state and logits taken at its own end); a piece alone runs unpadded."""
+        from engine.decode import tree_cat
+
+        if len(group) == 1:
+            task, end = group[0]
             ids = torch.tensor(list(task.prompt[task.done:end]), dtype=torch.long, device=self.device)[None]
             with self.model.fast_prefill():
                 res = self.model(ids, state=task.state, return_state=True)
-            out.append((res.logits[:, -1], res.state))
-        return out
+            return [(res.logits[:, -1], res.state)]
+        pieces = [task.prompt[task.done:end] for task, end in group]
+        width = max(len(p) for p in pieces)
+        ids = torch.tensor([list(p.ljust(width, b"\0")) for p in pieces], dtype=torch.long, device=self.device)
+        lengths = torch.tensor([len(p) for p in pieces], device=self.device)
+        state = None
+        if group[0][0].state is not None:
+            state = group[0][0].state
+            for task, _ in group[1:]:
+                state = tree_cat(state, task.state)
+        with self.model.fast_prefill():
+            res = self.model(ids, state=state, return_state=True, lengths=lengths)
+        logits = res.logits[torch.arange(len(group), device=self.device), lengths - 1]
+        return [(logits[i:i + 1].clone(), tree_map(lambda t, i=i: t[i:i + 1].clone() if t.dim() else t, res.state))
+                for i in range(len(group))]
 
     # ---------------------------------------------------------------- decoding
     def decoder_for(self, n: int) -> SlotDecoder:

@@ -250,3 +250,29 @@ def test_blocked_decoding_streams_and_cancels_between_blocks():
     out = s.generate(GenerationRequest(prompt=b"\xf5Hi", stop=[], n=2, max_bytes=10_000, seed=0), on_update, cancel)
     assert all(c.finish == "cancelled" for c in out) and all(c.nbytes <= 3 * 8 for c in out)
     assert updates[0] == [8, 8]
+
+
+@pytest.mark.parametrize("name", ["tiny", "tiny-2stage", "tiny-iso"])
+def test_batched_prefill_pieces_equal_each_prompt_alone(name):
+    """Prompts of several lengths prefilled together (rows padded to the longest piece, from nothing and
+    from a state, a 1-byte piece with no chunk boundary in the inner stage among them): each row's logits
+    and state are those of its prompt prefilled alone."""
+    from engine.generate import PrefillTask
+    from engine.state import tree_leaves
+
+    torch.manual_seed(0)
+    model = HNetLM(preset(name)).eval()
+    sampler = Sampler(model, PrefixCache(0), segment=64)
+    prompts = [bytes([BOS]) + (b"Rivers run to the sea. " * 20)[:n] for n in (100, 37, 150, 64)]
+    tasks = [PrefillTask(p, 64) for p in prompts]
+    passes = 0
+    while not all(t.finished for t in tasks):
+        sampler.prefill_pieces(tasks)
+        passes += 1
+    assert passes == 3  # the longest prompt's three pieces: every other piece rode along
+    for prompt, task in zip(prompts, tasks):
+        logits, state = sampler.prefill(prompt)
+        torch.testing.assert_close(task.logits, logits, rtol=0, atol=1e-5)
+        for a, b in zip(tree_leaves(task.state), tree_leaves(state), strict=True):
+            assert a.shape == b.shape
+            torch.testing.assert_close(a.float(), b.float(), rtol=0, atol=1e-5)

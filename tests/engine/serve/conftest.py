@@ -57,3 +57,8 @@ def assert_same_up_to_near_ties(served, alone, logp_tol: float = LOGP_TOL, margi
         else:
             assert bytes(a.out[:parted]) == bytes(b.out[:parted]), f"stream {a.index} before byte {parted}"
     return compared
+
+
+@pytest.fixture()
+def same_up_to_near_ties():
+    return assert_same_up_to_near_ties

@@ -6,7 +6,6 @@ the next block; a long newcomer's prefill is cut into passes that leave the runn
 from __future__ import annotations
 
 import pytest
-from conftest import assert_same_up_to_near_ties
 
 from engine.decode import BLOCK, DecodeJob
 from engine.protocol import GenerationRequest
@@ -76,7 +75,7 @@ def _free_requests(count: int, max_bytes: int, prompt_bytes: int = 200) -> list[
     return reqs
 
 
-def joined_streams_equal_alone(engine, count: int, max_bytes: int) -> int:
+def joined_streams_equal_alone(engine, count: int, max_bytes: int, same_up_to_near_ties) -> int:
     """`count` requests submitted at once (rows of one batch, joining as their prefills end) against each
     decoded alone in process. Returns the bytes compared."""
     from engine.serve.batcher import Batcher
@@ -91,13 +90,13 @@ def joined_streams_equal_alone(engine, count: int, max_bytes: int) -> int:
         assert batcher.stats.active_streams == 0 and batcher.decoder.idle
     finally:
         batcher.close()
-    compared = sum(assert_same_up_to_near_ties(s, a) for s, a in zip(served, alone))
+    compared = sum(same_up_to_near_ties(s, a) for s, a in zip(served, alone))
     assert compared >= 0.5 * sum(len(st.logps) for a in alone for st in a.streams)  # near ties are rare
     return compared
 
 
-def test_joined_streams_each_equal_alone_on_cpu(bundled_engine):
-    joined_streams_equal_alone(bundled_engine, count=4, max_bytes=24)
+def test_joined_streams_each_equal_alone_on_cpu(bundled_engine, same_up_to_near_ties):
+    joined_streams_equal_alone(bundled_engine, 4, 24, same_up_to_near_ties)
 
 
 def test_a_cancelled_request_leaves_at_the_next_block(bundled_engine):
@@ -173,13 +172,13 @@ def test_alone_equals_in_process_on_cuda(cuda_engine):
 
 
 @pytest.mark.gpu
-def test_64_joined_streams_each_equal_alone_on_cuda(cuda_engine):
-    compared = joined_streams_equal_alone(cuda_engine, count=64, max_bytes=64)
+def test_64_joined_streams_each_equal_alone_on_cuda(cuda_engine, same_up_to_near_ties):
+    compared = joined_streams_equal_alone(cuda_engine, 64, 64, same_up_to_near_ties)
     print(f"64 joined streams: {compared} bytes held to the in-process rows")
 
 
 @pytest.mark.gpu
-def test_an_8kb_newcomer_joins_running_streams_on_cuda(cuda_engine):
+def test_an_8kb_newcomer_joins_running_streams_on_cuda(cuda_engine, same_up_to_near_ties):
     """An 8 KB prompt joins 8 running streams: its prefill goes in passes of the GPU budget between blocks,
     and its candidates equal the same request alone within the tolerances."""
     from engine.bytes import BOS
@@ -207,4 +206,4 @@ def test_an_8kb_newcomer_joins_running_streams_on_cuda(cuda_engine):
         batcher.close()
     assert stats.max_gap_prefill_bytes <= CUDA_PREFILL_BUDGET
     print(f"8 KB newcomer: at most {stats.max_gap_steps:.1f} decode steps of prefill between two blocks")
-    assert_same_up_to_near_ties(newcomer, alone)
+    same_up_to_near_ties(newcomer, alone)
