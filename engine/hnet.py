@@ -206,7 +206,7 @@ class Stage(nn.Module):
 
         new_state = None
         if return_state:
-            last = zbar_ext[:, -1] if lengths is None else zbar_ext[torch.arange(x.shape[0]), counts]
+            last = zbar_ext[:, -1] if lengths is None else zbar_ext[torch.arange(x.shape[0], device=x.device), counts]
             new_state = StageState(enc_state, k_last, has_prev, new_inner, last.float(), dec_state)
         probs, bounds, masks = [p], [b], [torch.ones_like(b)]
         if inner_out is not None:
