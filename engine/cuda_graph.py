@@ -72,9 +72,10 @@ class SlotGraphs:
     position `pos`. `run(n, k)` replays the graph of the smallest size >= n k times; the host reads the
     block once. Captures run on a side stream in thread-local error mode, before any decode loop starts."""
 
-    def __init__(self, model: HNetLM, tables, rows, sizes, block: int, warmup: int = 3, capture: bool = True):
-        """capture=False replays the same body eagerly (a CPU, where the tests check the slot logic)."""
-        self.model, self.tables, self.rows, self.block = model, tables, rows, block
+    def __init__(self, model: HNetLM, step, tables, rows, sizes, block: int, warmup: int = 3, capture: bool = True):
+        """step: engine.decode.decode_step. capture=False replays the same body eagerly (a CPU, where the tests
+        check the slot logic)."""
+        self.model, self.step, self.tables, self.rows, self.block = model, step, tables, rows, block
         self.sizes = tuple(sorted(set(sizes)))
         capacity = rows.logits.shape[0]
         if self.sizes[-1] > capacity:
@@ -106,10 +107,8 @@ class SlotGraphs:
         log.info("decoding: CUDA graphs for batch sizes %s captured in %.2f s", self.sizes, time.perf_counter() - t0)
 
     def _body(self, b: int) -> None:
-        from engine.decode import decode_step
-
         view = tree_map(lambda t: t[:b] if t.dim() else t, self.rows)
-        nxt, logp, margin, after = decode_step(self.model, self.tables, view, static=True)
+        nxt, logp, margin, after = self.step(self.model, self.tables, view, static=True)
         for name in type(view).STEPPED:
             _copy_into(getattr(view, name), getattr(after, name))
         self.out[:, :b].index_copy_(0, self.pos, nxt[None])

@@ -216,7 +216,7 @@ class SlotDecoder:
 
             sizes = tuple(sorted(set(graph_sizes)))
             self.rows = self._buffers(sizes[-1])
-            self.graphs = SlotGraphs(model, self.tables, self.rows, sizes, block, capture=capture)
+            self.graphs = SlotGraphs(model, decode_step, self.tables, self.rows, sizes, block, capture=capture)
         log.info("decoding: %s", self.describe())
 
     def describe(self) -> str:
