@@ -1,5 +1,6 @@
 """Decoding steps captured in CUDA graphs: `GraphedStep` (the model's step alone, for the bench) and
-`GraphedSampler` / `DecodeGraphs` (step + sampling, one graph per batch size: the product path).
+`SlotGraphs` (engine.decode's step + sampling over static row buffers, one graph per batch size: the
+product path, in process and served).
 
 Decoding is launch-bound: a step of a small model is hundreds of tiny kernels that each finish in
 microseconds, so eager PyTorch spends its time launching them. Capturing `model.step(static=True)`
@@ -9,12 +10,16 @@ replays the whole step as one launch.
 
 from __future__ import annotations
 
+import logging
+import time
+
 import torch
 from torch import Tensor
 
 from engine.model import HNetLM, LMState
-from engine.sampling import sample_rows, utf8_tables
-from engine.state import tree_leaves
+from engine.state import tree_leaves, tree_map
+
+log = logging.getLogger("scriba.engine")
 
 
 def _copy_into(dst, src) -> None:
@@ -61,92 +66,67 @@ def graphable(model: HNetLM) -> tuple[bool, str]:
     return True, "ok"
 
 
-class GraphedSampler:
-    """For a fixed batch: sample the next byte from the current logits (UTF-8 mask table indexed by each
-    stream's UTF-8 state, pre-drawn noise), record it, advance the UTF-8 state, and step the model on it
-    — all in one CUDA graph. `run(k)` replays it k times and reads the k bytes per stream back at once."""
+class SlotGraphs:
+    """engine.decode.decode_step captured once per batch size b over the first b rows of the decoder's
+    static buffers (engine.decode.Rows), recording each step's bytes, log-probs and margins at the block
+    position `pos`. `run(n, k)` replays the graph of the smallest size >= n k times; the host reads the
+    block once. Captures run on a side stream in thread-local error mode, before any decode loop starts."""
 
-    def __init__(self, model: HNetLM, batch: int, block: int, warmup: int = 3, capture: bool = True):
-        """capture=False replays the same body eagerly (a CPU, where the tests check the logic)."""
-        self.model, self.batch, self.block = model, batch, block
-        dev = model.embed.weight.device
-        self._sample = sample_rows
-        nxt, allowed, _ = utf8_tables()
-        self.allowed, self.transitions = allowed.to(dev), nxt.to(dev)
-        self.logits = torch.zeros(batch, 256, device=dev)
-        self.ustate = torch.zeros(batch, dtype=torch.long, device=dev)
-        self.noise = torch.ones(block, batch, 256, device=dev)
-        self.temperature = torch.ones((), device=dev)
-        self.top_p = torch.ones((), device=dev)
+    def __init__(self, model: HNetLM, step, tables, rows, sizes, block: int, warmup: int = 3, capture: bool = True):
+        """step: engine.decode.decode_step. capture=False replays the same body eagerly (a CPU, where the tests
+        check the slot logic)."""
+        self.model, self.step, self.tables, self.rows, self.block = model, step, tables, rows, block
+        self.sizes = tuple(sorted(set(sizes)))
+        capacity = rows.logits.shape[0]
+        if self.sizes[-1] > capacity:
+            raise ValueError(f"batch size {self.sizes[-1]} over the buffers' {capacity} rows")
+        dev = rows.logits.device
         self.pos = torch.zeros(1, dtype=torch.long, device=dev)
-        self.out = torch.zeros(block, batch, dtype=torch.long, device=dev)
-        self.logp = torch.zeros(block, batch, device=dev)
-        self.state: LMState = model.allocate_state(batch)
-        self.graph = None
+        self.out = torch.zeros(block, capacity, dtype=torch.long, device=dev)
+        self.logp = torch.zeros(block, capacity, device=dev)
+        self.margin = torch.zeros(block, capacity, device=dev)
+        self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
+        self.captured = capture
         if not capture:
             return
+        t0 = time.perf_counter()
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side), torch.no_grad():
-            for _ in range(warmup):  # compile kernels, allocate workspaces outside the capture
-                self._body()
+            for b in self.sizes:  # compile kernels, allocate workspaces outside the captures
+                for _ in range(warmup):
+                    self._body(b)
         torch.cuda.current_stream().wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph), torch.no_grad():
-            self._body()
+        for b in self.sizes:
+            g = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(g, capture_error_mode="thread_local"), torch.no_grad():
+                self._body(b)
+            self.graphs[b] = g
+        torch.cuda.synchronize()
+        self.pos.zero_()
+        log.info("decoding: CUDA graphs for batch sizes %s captured in %.2f s", self.sizes, time.perf_counter() - t0)
 
-    def _body(self) -> None:
-        nxt, logp = self._sample(self.logits, self.allowed[self.ustate], self.noise.index_select(0, self.pos)[0],
-                                 self.temperature, self.top_p)
-        self.out.index_copy_(0, self.pos, nxt[None])
-        self.logp.index_copy_(0, self.pos, logp[None])
-        self.ustate.copy_(self.transitions[self.ustate, nxt])
+    def _body(self, b: int) -> None:
+        view = tree_map(lambda t: t[:b] if t.dim() else t, self.rows)
+        nxt, logp, margin, after = self.step(self.model, self.tables, view, static=True)
+        for name in type(view).STEPPED:
+            _copy_into(getattr(view, name), getattr(after, name))
+        self.out[:, :b].index_copy_(0, self.pos, nxt[None])
+        self.logp[:, :b].index_copy_(0, self.pos, logp[None])
+        self.margin[:, :b].index_copy_(0, self.pos, margin[None])
         self.pos.copy_((self.pos + 1) % self.block)
-        logits, new_state, _ = self.model.step(nxt, self.state, static=True)
-        self.logits.copy_(logits)
-        _copy_into(self.state, new_state)
 
-    def start(self, logits: Tensor, state: LMState, allowed: Tensor, transitions: Tensor, temperature: float,
-              top_p: float) -> None:
-        """Begin a request: every row from `logits` (1, 256) and `state` (batch 1, broadcast to the rows)."""
-        self.logits.copy_(logits.float().expand_as(self.logits))
-        for d, s in zip(tree_leaves(self.state), tree_leaves(state), strict=True):
-            d.copy_(s.expand_as(d) if s.dim() else s)
-        self.allowed.copy_(allowed)
-        self.transitions.copy_(transitions)
-        self.ustate.zero_()
+    def size_for(self, n: int) -> int:
+        return next(b for b in self.sizes if b >= n)
+
+    def run(self, n: int, k: int) -> tuple[Tensor, Tensor, Tensor]:
+        """k steps of the first n rows: bytes, log-probs, margins, each (k, n) on the device."""
+        b = self.size_for(n)
+        with torch.no_grad():
+            for _ in range(k):
+                if self.captured:
+                    self.graphs[b].replay()
+                else:
+                    self._body(b)
         self.pos.zero_()
-        self.temperature.fill_(float(temperature))
-        self.top_p.fill_(float(top_p))
-
-    def run(self, k: int, gen: torch.Generator) -> tuple[list[list[int]], list[list[float]]]:
-        self.noise.exponential_(generator=gen)
-        for _ in range(k):
-            if self.graph is None:
-                with torch.no_grad():
-                    self._body()
-            else:
-                self.graph.replay()
-        self.pos.zero_()
-        return self.out[:k].tolist(), self.logp[:k].tolist()
-
-
-class DecodeGraphs:
-    """One GraphedSampler per batch size; a request of n candidates runs on the smallest size >= n."""
-
-    def __init__(self, model: HNetLM, sizes, block: int, capture: bool = True):
-        import logging
-        import time
-
-        t0 = time.perf_counter()
-        self.sizes = tuple(sorted(set(sizes)))
-        self.graphs = {b: GraphedSampler(model, b, block, capture=capture) for b in self.sizes}
-        logging.getLogger("scriba.engine").info(
-            "decoding: %s for batch sizes %s, ready in %.2f s", "CUDA graphs" if capture else "blocked eager steps",
-            self.sizes, time.perf_counter() - t0)
-
-    def fits(self, n: int) -> bool:
-        return n <= self.sizes[-1]
-
-    def get(self, n: int) -> GraphedSampler:
-        return self.graphs[next(b for b in self.sizes if b >= n)]
+        return self.out[:k, :n], self.logp[:k, :n], self.margin[:k, :n]

@@ -1,14 +1,11 @@
 """Sampling several candidates from the model: prefill the prompt by the parallel pass (through a
-cache of states keyed by exact prompt prefixes), then `step` all candidates together, one byte at a
-time, masking every byte that would make the output invalid UTF-8 and every control byte but the
-stop byte. Seeded, cancellable, streaming.
+cache of states keyed by exact prompt prefixes), then decode the candidates as rows of the shared
+SlotDecoder (engine/decode.py: one loop for the CPU and the GPU, in process and served): each byte
+masked to keep the output valid UTF-8 and free of control bytes but the stop bytes, sampled by noise
+keyed by the seed, so a seed names the same sample on every path. Cancellable, streaming.
 
-Two decoding paths, the same rules. Eager (the CPU, or a model that cannot be graphed): one step per
-byte from Python, sampling on the host. Graphed (CUDA): the step and the sampling of the next byte are
-one CUDA graph per batch size (engine/cuda_graph.py), captured when the engine loads; the UTF-8 masks
-are a table indexed by each stream's UTF-8 state on the GPU, the randomness is pre-drawn noise, and the
-host reads the bytes back once per block of BLOCK steps (stop rules are applied there, so a stream that
-stops mid-block has its extra bytes dropped)."""
+On CUDA, `warm_up` compiles the prefill kernels and captures the decoder's graphs (one per batch size)
+when the engine loads; elsewhere the decoder runs the same step eagerly."""
 
 from __future__ import annotations
 
@@ -22,18 +19,18 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from engine.bytes import BOS, CONTROL_BYTES, Utf8State, allowed_mask
+from engine.bytes import BOS
+from engine.decode import BLOCK, DecodeJob, SlotDecoder
+from engine.layers import CausalAttention
 from engine.model import HNetLM, LMState
 from engine.protocol import Candidate, GenerationRequest
-from engine.sampling import mask_table
 from engine.state import tree_bytes, tree_map
 
 log = logging.getLogger("scriba.engine")
 
 SEGMENT = 1024  # prefill in fixed segments: states at segment ends are what the cache keeps (CPU)
 SEGMENT_CUDA = 16384  # a GPU reads a long document in few large parallel passes (each pass is launch-bound)
-BLOCK = 8  # graphed decoding: steps between two reads of the sampled bytes by the host
-GRAPH_BATCHES = (1, 2, 3, 4, 8, 16, 32, 64)  # the candidates of a request, and the server's batch sizes
+GRAPH_BATCHES = (1, 2, 3, 4, 8, 16, 32, 64, 128, 256)  # the candidates of a request, and the server's batches
 
 
 def segment_for(device) -> int:
@@ -76,14 +73,33 @@ class PrefixCache:
             self.used -= s
 
 
+class PrefillTask:
+    """A prompt being prefilled piece by piece: pieces end at its segment cuts (where the prefix cache keeps
+    states), or sooner under a pass's budget (engine.serve.batcher)."""
+
+    def __init__(self, prompt: bytes, segment: int):
+        self.prompt = prompt or bytes([BOS])
+        self.cuts = list(range(segment, len(self.prompt), segment)) + [len(self.prompt)]
+        self.done = 0  # prompt bytes computed
+        self.logits: Tensor | None = None
+        self.state: LMState | None = None
+        self.looked_up = False  # whether the prefix cache was asked
+
+    @property
+    def finished(self) -> bool:
+        return self.done == len(self.prompt)
+
+
 class Sampler:
     def __init__(self, model: HNetLM, cache: PrefixCache | None = None, segment: int | None = None):
         self.model = model
         self.cache = cache if cache is not None else PrefixCache()
         self.device = model.embed.weight.device
         self.segment = segment or segment_for(self.device)
-        self.graphs = None  # engine.cuda_graph.DecodeGraphs once warm_up captured them (CUDA)
+        self.decoder: SlotDecoder | None = None  # graphed once warm_up captured it (CUDA); eager otherwise
         self.lock = threading.Lock()  # one generation at a time per model
+        # several prompts in one prefill pass (rows padded to the longest) need Mamba-2 layers only
+        self.batched_prefill = not any(isinstance(m, CausalAttention) for m in model.modules())
 
     # ---------------------------------------------------------------- warm-up
     def warm_up(self, batches=GRAPH_BATCHES, fused: str = "auto", graphs: bool = True) -> dict:
@@ -103,12 +119,12 @@ class Sampler:
         torch.cuda.synchronize()
         report["prefill_s"] = time.perf_counter() - t0
         if graphs:
-            from engine.cuda_graph import DecodeGraphs, graphable
+            from engine.cuda_graph import graphable
 
             ok, why = graphable(self.model)
             if ok:
-                self.graphs = DecodeGraphs(self.model, batches, BLOCK)
-                report["graph_batches"] = list(self.graphs.sizes)
+                self.decoder = SlotDecoder(self.model, batches)
+                report["graph_batches"] = list(self.decoder.graphs.sizes)
                 self.generate(GenerationRequest(probe[:64], stop=[], n=1, max_bytes=2 * BLOCK, seed=0))
             else:
                 log.warning("decoding: eager (no CUDA graphs): %s", why)
@@ -117,202 +133,112 @@ class Sampler:
         return report
 
     def decode_path(self, n: int) -> str:
-        return "graph" if self.graphs is not None and self.graphs.fits(n) else "eager"
+        graphed = self.decoder is not None and self.decoder.capacity is not None
+        return "graph" if graphed and n <= self.decoder.capacity else "eager"
 
     # ---------------------------------------------------------------- prefill
     @torch.inference_mode()
     def prefill(self, prompt: bytes, cache: bool = True) -> tuple[Tensor, LMState]:
         """Logits for the byte after `prompt` (1, 256) and the state after it. Segment boundaries are
         fixed multiples of self.segment, so a cached and an uncached run do the very same arithmetic."""
-        if not prompt:
-            prompt = bytes([BOS])
-        seg = self.segment
-        cuts = list(range(seg, len(prompt), seg)) + [len(prompt)]
-        start, state, logits = 0, None, None
-        for cut in reversed(cuts if cache else []):  # longest cached prefix first
-            hit = self.cache.get(prompt[:cut])
-            if hit is not None:
-                logits, state = hit
-                start = cut
-                self.cache.hits += 1
-                break
-        else:
-            self.cache.misses += 1
-        for cut in cuts:
-            if cut <= start:
-                continue
-            ids = torch.tensor(list(prompt[start:cut]), dtype=torch.long, device=self.device)[None]
-            with self.model.fast_prefill():
-                out = self.model(ids, state=state, return_state=True)
-            logits, state = out.logits[:, -1], out.state
-            if cache:
-                self.cache.put(prompt[:cut], logits, state)
-            start = cut
-        return logits, state
-
-    # ---------------------------------------------------------------- sampling
-    @staticmethod
-    def _mask(streams: list[Utf8State], allow_stop: list[int], device) -> Tensor:
-        """(n, 256) bool: True where a byte may come next for that stream."""
-        rows = bytearray().join(allowed_mask(u, tuple(allow_stop)) for u in streams)
-        return torch.frombuffer(rows, dtype=torch.bool).view(len(streams), 256).to(device)
-
-    @staticmethod
-    def _sample(logits: Tensor, temperature: float, top_p: float, gen: torch.Generator) -> Tensor:
-        if temperature <= 0:
-            return logits.argmax(-1)
-        probs = torch.softmax(logits / temperature, dim=-1)
-        if top_p < 1.0:
-            sorted_p, idx = probs.sort(dim=-1, descending=True)
-            drop = sorted_p.cumsum(-1) - sorted_p > top_p  # keep the smallest set reaching top_p
-            sorted_p = sorted_p.masked_fill(drop, 0.0)
-            probs = torch.zeros_like(probs).scatter(-1, idx, sorted_p)
-        return torch.multinomial(probs.cpu(), 1, generator=gen).squeeze(-1).to(logits.device)
+        task = PrefillTask(prompt, self.segment)
+        while not task.finished:
+            self.prefill_pieces([task], cache=cache)
+        return task.logits, task.state
 
     @torch.inference_mode()
+    def prefill_pieces(self, tasks: list["PrefillTask"], budget: int | None = None, cache: bool = True) -> int:
+        """One pass: advance each task by its next piece (up to its next segment cut), the pieces of equal
+        length and kind run as one batched forward; with a budget, at most that many prompt bytes in all
+        (a piece is cut shorter to fit, but never below one byte). Returns the prompt bytes computed."""
+        pieces: list[tuple[PrefillTask, int]] = []
+        total = 0
+        for task in tasks:
+            if not task.looked_up:
+                self._look_up(task, cache)
+            if task.finished:
+                continue
+            if budget is not None and total >= budget and pieces:
+                break
+            end = next(c for c in task.cuts if c > task.done)
+            if budget is not None:
+                end = min(end, task.done + max(1, budget - total))
+            pieces.append((task, end))
+            total += end - task.done
+        groups: dict[object, list[tuple[PrefillTask, int]]] = {}
+        for task, end in pieces:  # one batched forward per kind (from nothing, from a state): rows padded
+            kind = task.state is None if self.batched_prefill else id(task)
+            groups.setdefault(kind, []).append((task, end))
+        for group in groups.values():
+            for (task, end), (logits, state) in zip(group, self._forward_pieces(group)):
+                task.logits, task.state, task.done = logits, state, end
+                if cache and end in task.cuts:
+                    self.cache.put(task.prompt[:end], logits, state)
+        return total
+
+    def _look_up(self, task: "PrefillTask", cache: bool) -> None:
+        """Start a task from the longest prefix of its prompt that the cache holds (at a segment cut)."""
+        task.looked_up = True
+        for cut in reversed(task.cuts if cache else []):
+            hit = self.cache.get(task.prompt[:cut])
+            if hit is not None:
+                task.logits, task.state = hit
+                task.done = cut
+                self.cache.hits += 1
+                return
+        self.cache.misses += 1
+
+    def _forward_pieces(self, group: list[tuple["PrefillTask", int]]) -> list[tuple[Tensor, LMState]]:
+        """The logits (1, 256) and state after each task's piece: one forward over all (rows padded to the
+        longest, each row's state and logits taken at its own end); a piece alone runs unpadded."""
+        from engine.decode import tree_cat
+
+        if len(group) == 1:
+            task, end = group[0]
+            ids = torch.tensor(list(task.prompt[task.done:end]), dtype=torch.long, device=self.device)[None]
+            with self.model.fast_prefill():
+                res = self.model(ids, state=task.state, return_state=True)
+            return [(res.logits[:, -1], res.state)]
+        pieces = [task.prompt[task.done:end] for task, end in group]
+        width = max(len(p) for p in pieces)
+        ids = torch.tensor([list(p.ljust(width, b"\0")) for p in pieces], dtype=torch.long, device=self.device)
+        lengths = torch.tensor([len(p) for p in pieces], device=self.device)
+        state = None
+        if group[0][0].state is not None:
+            state = group[0][0].state
+            for task, _ in group[1:]:
+                state = tree_cat(state, task.state)
+        with self.model.fast_prefill():
+            res = self.model(ids, state=state, return_state=True, lengths=lengths)
+        logits = res.logits[torch.arange(len(group), device=self.device), lengths - 1]
+        return [(logits[i:i + 1].clone(), tree_map(lambda t, i=i: t[i:i + 1].clone() if t.dim() else t, res.state))
+                for i in range(len(group))]
+
+    # ---------------------------------------------------------------- decoding
+    def decoder_for(self, n: int) -> SlotDecoder:
+        """The decoder a request of n candidates joins: the shared one (graphed once warm_up captured it),
+        or, for more candidates than its graphs hold, eager steps of their own (logged: a slower path)."""
+        if self.decoder is None:
+            self.decoder = SlotDecoder(self.model)
+        cap = self.decoder.capacity
+        if cap is not None and n > cap:
+            log.warning("decoding: %d candidates are more than the %d rows the CUDA graphs hold: eager steps", n, cap)
+            return SlotDecoder(self.model)
+        return self.decoder
+
     def generate(self, req: GenerationRequest, on_update: Callable[[list[Candidate]], None] | None = None,
-                 cancel: threading.Event | None = None, update_every: int = 8) -> list[Candidate]:
+                 cancel: threading.Event | None = None) -> list[Candidate]:
+        """The candidates for `req`, decoded in the shared SlotDecoder (with any served rows already in it)."""
+        return self.run_job(DecodeJob(req, on_update, cancel=cancel or threading.Event())).result
+
+    @torch.inference_mode()
+    def run_job(self, job: DecodeJob) -> DecodeJob:
+        """Prefill the job's prompt and decode it to its end; the job keeps each stream's per-byte record."""
         with self.lock:
-            return self._generate(req, on_update, cancel, update_every)
-
-    def _generate(self, req, on_update, cancel, update_every) -> list[Candidate]:
-        if self.decode_path(max(1, req.n)) == "graph":
-            return self._generate_graphed(req, on_update, cancel)
-        return self._generate_eager(req, on_update, cancel, update_every)
-
-    def _generate_graphed(self, req, on_update, cancel) -> list[Candidate]:
-        n = max(1, req.n)
-        seed = req.seed if req.seed is not None else int(time.time_ns() % 2**31)
-        gen = torch.Generator(device=self.device).manual_seed(seed)
-        stop_bytes = [s[0] for s in req.stop if len(s) == 1 and s[0] in CONTROL_BYTES]
-        stop_seqs = [s for s in req.stop if not (len(s) == 1 and s[0] in CONTROL_BYTES)]
-        logits, state = self.prefill(req.prompt)
-        graph = self.graphs.get(n)
-        allowed, transitions = mask_table(stop_bytes)
-        graph.start(logits, state, allowed, transitions, req.temperature, req.top_p)
-
-        cands = [Candidate("") for _ in range(n)]
-        out = [bytearray() for _ in range(n)]
-        utf8 = [Utf8State() for _ in range(n)]
-        active = list(range(n))
-        done = 0
-        while active and done < req.max_bytes:
-            if cancel is not None and cancel.is_set():
-                for c in active:
-                    cands[c].finish = "cancelled"
-                break
-            k = min(BLOCK, req.max_bytes - done)
-            block, logps = graph.run(k, gen)  # (k, rows) lists: one host sync per block
-            for j in range(k):
-                still = []
-                for c in active:
-                    b = block[j][c]
-                    cands[c].logprob += logps[j][c]
-                    if b in stop_bytes:
-                        cands[c].finish = "stop"
-                        continue
-                    utf8[c].push(b)
-                    out[c].append(b)
-                    if utf8[c].complete():
-                        hit = next((s for s in stop_seqs if out[c].endswith(s)), None)
-                        if hit is not None:
-                            del out[c][len(out[c]) - len(hit):]
-                            cands[c].finish = "stop"
-                            continue
-                        if any(out[c].endswith(s) for s in req.stop_after):
-                            cands[c].finish = "stop"
-                            continue
-                    still.append(c)
-                active = still
-                if not active:
-                    break
-            done += k
-            for c in range(n):
-                cands[c].text = _valid_prefix(out[c]).decode("utf-8")
-                cands[c].nbytes = len(out[c])
-            if on_update is not None and active:
-                on_update([Candidate(**vars(c)) for c in cands])
-        for c in active:
-            if cands[c].finish == "running":
-                cands[c].finish = "length"
-        for c in range(n):
-            cands[c].text = _valid_prefix(out[c]).decode("utf-8")
-            cands[c].nbytes = len(out[c])
-        if on_update is not None:
-            on_update([Candidate(**vars(c)) for c in cands])
-        return cands
-
-    def _generate_eager(self, req, on_update, cancel, update_every) -> list[Candidate]:
-        n = max(1, req.n)
-        gen = torch.Generator().manual_seed(req.seed if req.seed is not None else int(time.time_ns() % 2**31))
-        stop_bytes = [s[0] for s in req.stop if len(s) == 1 and s[0] in CONTROL_BYTES]
-        stop_seqs = [s for s in req.stop if not (len(s) == 1 and s[0] in CONTROL_BYTES)]
-        logits, state = self.prefill(req.prompt)
-        logits = logits.expand(n, -1)
-        state = tree_map(lambda t: t.repeat_interleave(n, dim=0) if t.dim() else t, state)
-
-        cands = [Candidate("") for _ in range(n)]
-        out = [bytearray() for _ in range(n)]
-        utf8 = [Utf8State() for _ in range(n)]
-        active = list(range(n))  # candidate index of each row still in the batch
-        for i in range(req.max_bytes):
-            if cancel is not None and cancel.is_set():
-                for c in active:
-                    cands[c].finish = "cancelled"
-                break
-            mask = self._mask([utf8[c] for c in active], stop_bytes, logits.device)
-            logits = logits.masked_fill(~mask, float("-inf"))
-            nxt = self._sample(logits, req.temperature, req.top_p, gen)
-            logp = torch.log_softmax(logits / max(req.temperature, 1e-6), -1).gather(1, nxt[:, None])[:, 0]
-            keep_rows = []
-            for row, c in enumerate(active):
-                b = int(nxt[row])
-                cands[c].logprob += float(logp[row])
-                if b in stop_bytes:
-                    cands[c].finish = "stop"
-                    continue
-                utf8[c].push(b)
-                out[c].append(b)
-                hit = next((s for s in stop_seqs if utf8[c].complete() and out[c].endswith(s)), None)
-                if hit is not None:
-                    del out[c][len(out[c]) - len(hit):]
-                    cands[c].finish = "stop"
-                    continue
-                if utf8[c].complete() and any(out[c].endswith(s) for s in req.stop_after):
-                    cands[c].finish = "stop"
-                    continue
-                keep_rows.append(row)
-            for c in active:
-                cands[c].text = _valid_prefix(out[c]).decode("utf-8")
-                cands[c].nbytes = len(out[c])
-            if on_update is not None and (i % update_every == 0 or len(keep_rows) < len(active)):
-                on_update([Candidate(**vars(c)) for c in cands])
-            if not keep_rows:
-                active = []
-                break
-            if len(keep_rows) < len(active):  # drop finished streams from the batch
-                idx = torch.tensor(keep_rows, device=logits.device)
-                state = tree_map(lambda t, idx=idx: t.index_select(0, idx) if t.dim() else t, state)
-                nxt = nxt.index_select(0, idx)
-                active = [active[r] for r in keep_rows]
-            logits, state, _ = self.model.step(nxt, state)
-        for c in active:
-            if cands[c].finish == "running":
-                cands[c].finish = "length"
-        for c in range(n):
-            cands[c].text = _valid_prefix(out[c]).decode("utf-8")
-        if on_update is not None:
-            on_update([Candidate(**vars(c)) for c in cands])
-        return cands
-
-
-def _valid_prefix(data: bytearray) -> bytes:
-    """Drop an incomplete UTF-8 sequence at the end (a candidate cut mid-character by max_bytes)."""
-    data = bytes(data)
-    for cut in range(len(data), max(len(data) - 4, -1), -1):
-        try:
-            data[:cut].decode("utf-8")
-            return data[:cut]
-        except UnicodeDecodeError:
-            continue
-    return b""
+            logits, state = self.prefill(job.req.prompt)
+            decoder = self.decoder_for(job.n)
+            while not decoder.fits(job.n):  # served rows hold the slots: step them until enough leave
+                decoder.run_block()
+            decoder.admit(job, logits, state)
+            decoder.run(job)
+            return job

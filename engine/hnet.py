@@ -53,11 +53,11 @@ class Router(nn.Module):
         return ((1 - cos) / 2).clamp(0.0, 1.0)
 
     def forward(self, h: Tensor, k_prev: Tensor | None) -> tuple[Tensor, Tensor]:
-        """h (b, l, d) -> p (b, l) fp32 and the last key (b, d). k_prev: key before this segment, or None."""
+        """h (b, l, d) -> p (b, l) fp32 and the keys (b, l, d). k_prev: key before this segment, or None."""
         q, k = self.q_proj(h), self.k_proj(h)
         p = self.prob(q[:, 1:], k[:, :-1])
         first = p.new_ones(p.shape[0], 1) if k_prev is None else self.prob(q[:, 0], k_prev)[:, None]
-        return torch.cat([first, p], dim=1), k[:, -1]
+        return torch.cat([first, p], dim=1), k
 
 
 def ema(z: Tensor, weight: Tensor, init: Tensor | None, backend: str, chunk_size: int) -> Tensor:
@@ -81,6 +81,11 @@ def ema(z: Tensor, weight: Tensor, init: Tensor | None, backend: str, chunk_size
     else:
         y, _ = reference.ssd_scan(x, dt_h, A, ones, ones, chunk_size, initial_state=s0)
     return y.reshape(b, m, d).to(z.dtype)
+
+
+def _rows(lengths: Tensor | None) -> dict:
+    """The keyword a sub-network takes for rows padded at the end (none when the rows are whole)."""
+    return {} if lengths is None else {"lengths": lengths}
 
 
 @dataclass
@@ -135,15 +140,30 @@ class Stage(nn.Module):
         self.decoder = Stack(dec, d, cfg)
 
     # ---------------------------------------------------------------- parallel
-    def forward(self, x: Tensor, state: StageState | None = None, return_state: bool = False) -> StageOutput:
-        """x (b, l, d). With a state (or return_state), b must be 1: chunk counts differ between rows."""
-        if (state is not None or return_state) and x.shape[0] != 1:
-            raise ValueError("stateful forward runs one stream at a time; use step() for batches")
-        h, enc_state = self.encoder(x, None if state is None else state.encoder, return_state)
-        p, k_last = self.router(h, None if state is None else state.k_prev)
-        if state is not None and not bool(state.has_prev.all()):
-            p = torch.cat([p.new_ones(p.shape[0], 1), p[:, 1:]], dim=1)
+    def forward(self, x: Tensor, state: StageState | None = None, return_state: bool = False,
+                lengths: Tensor | None = None) -> StageOutput:
+        """x (b, l, d). Rows of a stateful pass (a state given, or return_state) may be padded at the end:
+        lengths (b,) gives each row's length (default: l); its state is the one after its own last byte.
+        Chunk counts differ between rows, so the inner network gets them as its rows' lengths."""
+        stateful = state is not None or return_state
+        if stateful and lengths is None and x.shape[0] > 1:
+            lengths = torch.full((x.shape[0],), x.shape[1], device=x.device)
+        h, enc_state = self.encoder(x, None if state is None else state.encoder, return_state, **_rows(lengths))
+        p, k = self.router(h, None if state is None else state.k_prev)
+        if state is not None:  # a row with no byte before this pass starts a chunk at its first byte
+            p = torch.cat([torch.where(state.has_prev, p[:, 0], torch.ones_like(p[:, 0]))[:, None], p[:, 1:]], dim=1)
         b = p >= 0.5
+        if lengths is not None:
+            valid = torch.arange(x.shape[1], device=x.device)[None] < lengths[:, None]
+            b = b & valid
+            rows = torch.arange(x.shape[0], device=x.device)
+            k_last = k[rows, (lengths - 1).clamp(min=0)]
+            has_prev = lengths > 0
+            if state is not None:  # a row with no byte in this pass (an inner row with no chunk) keeps its key
+                k_last = torch.where(has_prev[:, None], k_last, state.k_prev.to(k_last.dtype))
+                has_prev = has_prev | state.has_prev
+        else:
+            k_last, has_prev = k[:, -1], torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
 
         # chunk: gather the boundary positions of each row to the front (padded at the end: causal, harmless)
         counts = b.sum(1)
@@ -152,20 +172,22 @@ class Stage(nn.Module):
         mask = torch.arange(m, device=x.device)[None] < counts[:, None]
         chunks = torch.gather(h, 1, order[..., None].expand(-1, -1, h.shape[-1]))
         chunk_p = torch.gather(p, 1, order)
+        inner_rows = _rows(None if lengths is None else counts)
 
         inner_state = None if state is None else state.inner
         if isinstance(self.inner, Stage):
             if m == 0:
-                inner_out = StageOutput(chunks.new_zeros(1, 0, self.down.out_features), [], [], [], inner_state)
+                inner_out = StageOutput(chunks.new_zeros(x.shape[0], 0, self.down.out_features), [], [], [],
+                                        inner_state)
             else:
-                inner_out = self.inner(self.down(chunks), inner_state, return_state)
+                inner_out = self.inner(self.down(chunks), inner_state, return_state, **inner_rows)
             z, new_inner = inner_out.y, inner_out.state
         else:
             inner_out = None
             if m == 0:
-                z, new_inner = chunks.new_zeros(1, 0, self.down.out_features), inner_state
+                z, new_inner = chunks.new_zeros(x.shape[0], 0, self.down.out_features), inner_state
             else:
-                z, new_inner = self.inner(self.down(chunks), inner_state, return_state)
+                z, new_inner = self.inner(self.down(chunks), inner_state, return_state, **inner_rows)
 
         # dechunk: EMA over chunks, then each byte takes the value of the chunk it is in
         zbar_prev = None if state is None else state.zbar
@@ -180,12 +202,12 @@ class Stage(nn.Module):
         conf = torch.where(b, p, 1 - p)
         ste = conf + (1 - conf).detach()  # value 1; gradient flows to p
         y, dec_state = self.decoder(self.residual(h) + up * ste[..., None].to(up.dtype),
-                                    None if state is None else state.decoder, return_state)
+                                    None if state is None else state.decoder, return_state, **_rows(lengths))
 
         new_state = None
         if return_state:
-            new_state = StageState(enc_state, k_last, torch.ones(1, dtype=torch.bool, device=x.device), new_inner,
-                                   zbar_ext[:, -1].float(), dec_state)
+            last = zbar_ext[:, -1] if lengths is None else zbar_ext[torch.arange(x.shape[0], device=x.device), counts]
+            new_state = StageState(enc_state, k_last, has_prev, new_inner, last.float(), dec_state)
         probs, bounds, masks = [p], [b], [torch.ones_like(b)]
         if inner_out is not None:
             probs += inner_out.probs

@@ -131,10 +131,16 @@ class Stack(nn.Module):
     def has_attention(self) -> bool:
         return "t" in self.kinds
 
-    def forward(self, x: Tensor, state: list | None = None, return_state: bool = False) -> tuple[Tensor, list | None]:
+    def forward(self, x: Tensor, state: list | None = None, return_state: bool = False,
+                lengths: Tensor | None = None) -> tuple[Tensor, list | None]:
+        """lengths (b,): rows padded at the end (Mamba-2 layers only: see Mamba2Mixer.forward)."""
+        if lengths is not None and self.has_attention:
+            raise ValueError("rows of several lengths in one pass need Mamba-2 layers (an attention cache would "
+                             "keep the padding)")
         new_state = []
         for i, (norm, mixer) in enumerate(zip(self.norms, self.mixers)):
-            y, s = mixer(norm(x), None if state is None else state[i], return_state)
+            more = {} if lengths is None or not isinstance(mixer, Mamba2Mixer) else {"lengths": lengths}
+            y, s = mixer(norm(x), None if state is None else state[i], return_state, **more)
             x = x + y
             new_state.append(s)
         return self.final_norm(x), (new_state if return_state else None)

@@ -117,18 +117,21 @@ class HNetLM(nn.Module):
         return backend
 
     # ---------------------------------------------------------------- parallel
-    def forward(self, ids: Tensor, state: LMState | None = None, return_state: bool = False) -> LMOutput:
-        """ids (b, l) bytes -> logits (b, l, 256): logits[:, t] predicts byte t+1."""
+    def forward(self, ids: Tensor, state: LMState | None = None, return_state: bool = False,
+                lengths: Tensor | None = None) -> LMOutput:
+        """ids (b, l) bytes -> logits (b, l, 256): logits[:, t] predicts byte t+1. lengths (b,): rows padded
+        at the end, each row's state the one after its own last byte (Stage.forward; Mamba-2 layers only)."""
         x = self.embed(ids)
         inner = None if state is None else state.backbone
+        more = {} if lengths is None else {"lengths": lengths}
         if isinstance(self.backbone, Stage):
-            out = self.backbone(x, inner, return_state)
+            out = self.backbone(x, inner, return_state, **more)
             y, new_inner = out.y, out.state
             losses = self.backbone.ratio_losses(out)
             ratio = torch.stack(losses).sum() * self.config.ratio_loss_weight
             extra = dict(boundaries=out.boundaries, probs=out.probs, masks=out.masks)
         else:
-            y, new_inner = self.backbone(x, inner, return_state)
+            y, new_inner = self.backbone(x, inner, return_state, **more)
             ratio, extra = x.new_zeros(()).float(), {}
         logits = self.lm_head(y).float()
         new_state = None

@@ -99,5 +99,8 @@ def serve(host: str = "127.0.0.1", port: int = 8421, model_dir=None, device: str
              + ("" if token else " (loopback: no token)"))
     if created:
         announce(f"scriba serve: new token (saved in {default_token_path()}, mode 0600): {token}")
+    # The decode loop thread waits for the GIL after each block's GPU sync; with Python's default 5 ms switch
+    # interval, request threads busy writing streams would hold it for longer than a block takes to decode.
+    sys.setswitchinterval(0.0005)
     uvicorn.Server(_uvicorn_config(app, host, port)).run()
     return 0

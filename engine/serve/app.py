@@ -270,6 +270,7 @@ def create_app(engine, limits: Limits | None = None, token: str | None = None, m
     batcher = Batcher(engine.sampler, max_rows=max_rows)
     batcher.on_bytes = metrics.generated
     metrics.active_streams = lambda: batcher.stats.active_streams
+    metrics.decoder = batcher.counters
     info = engine.info()
 
     @contextlib.asynccontextmanager
@@ -394,12 +395,18 @@ def create_app(engine, limits: Limits | None = None, token: str | None = None, m
                     except asyncio.TimeoutError:
                         yield ": keepalive\n\n"
                         continue
-                    if cands is None:  # the job is done (its last update came before)
+                    done = cands is None
+                    while not done and not queue.empty():  # behind the decoder: the latest update only
+                        later = queue.get_nowait()
+                        done = later is None
+                        cands = cands if done else later
+                    if cands is not None:
+                        yield f"event: update\ndata: {json.dumps(_candidates(cands))}\n\n"
+                    if done:  # the job is done (its last update came before)
                         _first_byte(job)
-                        done = {"candidates": _candidates(job.result), "error": _error(job)}
-                        yield f"event: done\ndata: {json.dumps(done)}\n\n"
+                        result = {"candidates": _candidates(job.result), "error": _error(job)}
+                        yield f"event: done\ndata: {json.dumps(result)}\n\n"
                         return
-                    yield f"event: update\ndata: {json.dumps(_candidates(cands))}\n\n"
             finally:
                 cancel.set()  # a client that went away (or any end) frees the rows at the next step
 

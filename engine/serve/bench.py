@@ -133,6 +133,9 @@ def run_serve_bench(model_dir=None, device: str | None = None, backend: str = "a
         for k in levels:
             rows.append(run_level(url, k, new_bytes, prompt_bytes, seed0=start))
             start += k
+        import httpx
+
+        loop = httpx.get(f"{url}/metrics", params={"format": "json"}, timeout=30).json().get("decoder", {})
     finally:
         proc.terminate()
         try:
@@ -143,7 +146,8 @@ def run_serve_bench(model_dir=None, device: str | None = None, backend: str = "a
     for r in rows:
         r["vs_one_stream"] = r["bytes_per_s"] / one if one else float("nan")
     return {"model": info.model, "backend": info.backend, "device": info.device.split(" at ")[0],
-            "params": info.params, "new_bytes": new_bytes, "prompt_bytes": prompt_bytes, "levels": rows}
+            "params": info.params, "new_bytes": new_bytes, "prompt_bytes": prompt_bytes, "levels": rows,
+            "decoder": loop}
 
 
 def format_serve_report(report: dict) -> str:
@@ -156,4 +160,10 @@ def format_serve_report(report: dict) -> str:
         lines.append(f"{r['streams']:>8} {r['bytes_per_s']:>10,.0f} {r['vs_one_stream']:>6.1f}× "
                      f"{r['ttfb_p50_s'] * 1000:>8.0f}ms {r['ttfb_p99_s'] * 1000:>8.0f}ms {r['seconds']:>8.1f} "
                      f"{r['errors']:>7}")
+    loop = report.get("decoder") or {}
+    if loop:
+        lines += ["", f"decode loop: {loop['path']}; {loop['steps']:,} steps, {loop['step_us']:.0f} µs per step "
+                  f"(last blocks); prefill: {loop['prefill_passes']:,} passes, {loop['prefill_bytes']:,} bytes; "
+                  f"while streams ran at most {loop['max_gap_prefill_bytes']:,} prompt bytes "
+                  f"(budget {loop['prefill_budget_bytes']:,}) = {loop['max_gap_steps']:.1f} steps between two blocks"]
     return "\n".join(lines)

@@ -39,6 +39,7 @@ class Metrics:
         self.latency: dict[str, Histogram] = {}
         self.ttfb = Histogram()
         self.active_streams = lambda: 0  # set by the app to the batcher's count
+        self.decoder = lambda: {}  # set by the app: the decode loop's counters
         self.started = time.time()
 
     def request(self, endpoint: str, status: int, seconds: float) -> None:
@@ -75,6 +76,7 @@ class Metrics:
                 "latency_seconds": {e: h.as_dict() for e, h in self.latency.items()},
                 "time_to_first_byte_seconds": self.ttfb.as_dict(),
                 "uptime_seconds": time.time() - self.started,
+                "decoder": self.decoder(),
             }
 
     def prometheus(self) -> str:

@@ -70,14 +70,16 @@ class Mamba2Mixer(nn.Module):
         self.out_proj = nn.Linear(self.d_inner, d_model, bias=False)
 
     # ---------------------------------------------------------------- parallel
-    def forward(self, u: Tensor, state: MixerState | None = None,
-                return_state: bool = False) -> tuple[Tensor, MixerState | None]:
-        """u: (b, l, d_model) -> (b, l, d_model), and the state after the last position if asked."""
+    def forward(self, u: Tensor, state: MixerState | None = None, return_state: bool = False,
+                lengths: Tensor | None = None) -> tuple[Tensor, MixerState | None]:
+        """u: (b, l, d_model) -> (b, l, d_model), and the state after the last position if asked.
+        lengths (b,): rows padded at the end; the state is each row's after its own last position (dt = 0
+        on the padding leaves the SSM state as it was; the conv state is gathered at the row's end)."""
         A = -torch.exp(self.A_log.float())
         zxbcdt = self.in_proj(u)
         # the fused call goes through causal_conv1d's channel-last kernel, which refuses a sequence this short
         # ("strides ... multiples of 8": a 1-byte forward crashed on the H200); short ones take the path below
-        if self.backend == "mamba_ssm" and state is None and not return_state and u.shape[1] >= 8:
+        if self.backend == "mamba_ssm" and state is None and not return_state and u.shape[1] >= 8 and lengths is None:
             fused = kernels.load().split_conv1d_scan
             if fused is not None:  # one Triton call for conv + scan + norm + out_proj
                 return fused(zxbcdt, rearrange(self.conv1d.weight, "d 1 w -> d w"), self.conv1d.bias, self.dt_bias,
@@ -92,7 +94,13 @@ class Mamba2Mixer(nn.Module):
         else:
             history = state.conv[..., 1:].to(xBC_t.dtype)
         full = torch.cat([history, xBC_t], dim=-1)
-        conv_state = full[..., -self.d_conv:]
+        if lengths is None:
+            conv_state = full[..., -self.d_conv:]
+        else:  # full[..., t + d_conv - 1] is position t: the last d_conv inputs up to position length - 1
+            at = (lengths[:, None] - 1 + torch.arange(self.d_conv, device=u.device)).clamp(min=0)
+            conv_state = full.gather(2, at[:, None, :].expand(-1, full.shape[1], -1))
+            if state is not None:  # a row with no position in this pass keeps its state whole
+                conv_state = torch.where((lengths == 0)[:, None, None], state.conv.to(conv_state.dtype), conv_state)
         xBC = F.silu(F.conv1d(full, self.conv1d.weight, self.conv1d.bias, groups=self.conv_dim)).transpose(1, 2)
 
         x, B, C = torch.split(xBC, [self.d_inner, self.d_state, self.d_state], dim=-1)
@@ -100,15 +108,23 @@ class Mamba2Mixer(nn.Module):
         B = rearrange(B, "b l (g n) -> b l g n", g=self.ngroups)
         C = rearrange(C, "b l (g n) -> b l g n", g=self.ngroups)
         init = None if state is None else state.ssm
+        valid = None if lengths is None else torch.arange(u.shape[1], device=u.device)[None] < lengths[:, None]
         if self.backend == "mamba_ssm":
             k = kernels.load()
-            y, final = k.chunk_scan(x, dt, A, B, C, TRITON_CHUNK, D=self.D, dt_bias=self.dt_bias, dt_softplus=True,
-                                    initial_states=init, return_final_states=True)
+            if valid is None:
+                y, final = k.chunk_scan(x, dt, A, B, C, TRITON_CHUNK, D=self.D, dt_bias=self.dt_bias,
+                                        dt_softplus=True, initial_states=init, return_final_states=True)
+            else:
+                dt = F.softplus(dt.float() + self.dt_bias.float()) * valid[..., None]
+                y, final = k.chunk_scan(x, dt, A, B, C, TRITON_CHUNK, D=self.D, initial_states=init,
+                                        return_final_states=True)
             y = rearrange(y, "b l h p -> b l (h p)")
             y = k.rmsnorm_gated(y, self.norm.weight, None, z=z, eps=self.eps,
                                 group_size=self.d_inner // self.ngroups, norm_before_gate=False)
         else:
             dt = F.softplus(dt.float() + self.dt_bias.float())
+            if valid is not None:
+                dt = dt * valid[..., None]
             y, final = reference.ssd_scan(x, dt, A, B, C, self.chunk_size, D=self.D, initial_state=init)
             y = rearrange(y, "b l h p -> b l (h p)")
             y = reference.rmsnorm_gated(y, z, self.norm.weight, self.eps, self.d_inner // self.ngroups)

@@ -169,29 +169,34 @@ def test_bundled_model_generates_on_the_gpu_after_a_long_prompt(gpu_engine, nbyt
 
 # ------------------------------------------------------------- blocked decoding (the graphed path's logic)
 def test_utf8_tables_agree_with_utf8_state_and_mask():
-    """The GPU mask table, indexed by the automaton's state, allows exactly what Sampler._mask allows."""
-    from engine.sampling import mask_table
+    """The device mask, indexed by the automaton's state and a row's stop bytes, allows exactly what
+    allowed_mask (Utf8State's rules) allows."""
+    from engine.bytes import allowed_mask
+    from engine.sampling import Tables, stop_row
 
-    allowed, nxt = mask_table([EOS])
+    tables = Tables.on("cpu")
     rng = torch.Generator().manual_seed(0)
-    for _ in range(200):
-        u, s = Utf8State(), 0
-        for _ in range(int(torch.randint(0, 6, (1,), generator=rng))):
-            row = Sampler._mask([u], [EOS], "cpu")[0]
-            assert torch.equal(allowed[s], row)
-            choices = torch.nonzero(row & ~torch.tensor([b == EOS for b in range(256)]))[:, 0]
-            b = int(choices[torch.randint(0, len(choices), (1,), generator=rng)])
-            u.push(b)
-            s = int(nxt[s, b])
-        assert torch.equal(allowed[s], Sampler._mask([u], [EOS], "cpu")[0])
+    for stops in [(EOS,), (), (EOS, 0xF7)]:
+        stop = stop_row(stops)[None]
+        for _ in range(100):
+            u, s = Utf8State(), torch.zeros(1, dtype=torch.long)
+            for _ in range(int(torch.randint(0, 6, (1,), generator=rng))):
+                row = tables.mask(s, stop)[0]
+                assert row.tolist() == [bool(x) for x in allowed_mask(u, stops)]
+                choices = torch.nonzero(row & ~stop[0])[:, 0]
+                b = int(choices[torch.randint(0, len(choices), (1,), generator=rng)])
+                u.push(b)
+                s = tables.advance(s, torch.tensor([b]), stop)
+            assert tables.mask(s, stop)[0].tolist() == [bool(x) for x in allowed_mask(u, stops)]
 
 
 def blocked_sampler(model, sizes=(1, 2, 4)):
-    from engine.cuda_graph import DecodeGraphs
-    from engine.generate import BLOCK
+    """A Sampler whose decoder runs the graphed path's body (static slot buffers, padded batch sizes)
+    without capturing it: its logic, on a CPU."""
+    from engine.decode import SlotDecoder
 
     s = Sampler(model)
-    s.graphs = DecodeGraphs(model, sizes, BLOCK, capture=False)
+    s.decoder = SlotDecoder(model, sizes, capture=False)
     return s
 
 
@@ -245,3 +250,29 @@ def test_blocked_decoding_streams_and_cancels_between_blocks():
     out = s.generate(GenerationRequest(prompt=b"\xf5Hi", stop=[], n=2, max_bytes=10_000, seed=0), on_update, cancel)
     assert all(c.finish == "cancelled" for c in out) and all(c.nbytes <= 3 * 8 for c in out)
     assert updates[0] == [8, 8]
+
+
+@pytest.mark.parametrize("name", ["tiny", "tiny-2stage", "tiny-iso"])
+def test_batched_prefill_pieces_equal_each_prompt_alone(name):
+    """Prompts of several lengths prefilled together (rows padded to the longest piece, from nothing and
+    from a state, a 1-byte piece with no chunk boundary in the inner stage among them): each row's logits
+    and state are those of its prompt prefilled alone."""
+    from engine.generate import PrefillTask
+    from engine.state import tree_leaves
+
+    torch.manual_seed(0)
+    model = HNetLM(preset(name)).eval()
+    sampler = Sampler(model, PrefixCache(0), segment=64)
+    prompts = [bytes([BOS]) + (b"Rivers run to the sea. " * 20)[:n] for n in (100, 37, 150, 64)]
+    tasks = [PrefillTask(p, 64) for p in prompts]
+    passes = 0
+    while not all(t.finished for t in tasks):
+        sampler.prefill_pieces(tasks)
+        passes += 1
+    assert passes == 3  # the longest prompt's three pieces: every other piece rode along
+    for prompt, task in zip(prompts, tasks):
+        logits, state = sampler.prefill(prompt)
+        torch.testing.assert_close(task.logits, logits, rtol=0, atol=1e-5)
+        for a, b in zip(tree_leaves(task.state), tree_leaves(state), strict=True):
+            assert a.shape == b.shape
+            torch.testing.assert_close(a.float(), b.float(), rtol=0, atol=1e-5)

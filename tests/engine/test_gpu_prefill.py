@@ -92,13 +92,15 @@ def test_graphed_greedy_decoding_equals_the_eager_reference_step(engine, documen
     from engine.kernels.select import use_fused_step
 
     req = GenerationRequest(document[:20_000], stop=[], n=2, max_bytes=48, seed=0, temperature=0.0)
+    from engine.decode import SlotDecoder
+
     graphed = engine.generate(req)
-    graphs, engine.sampler.graphs = engine.sampler.graphs, None
+    graphs, engine.sampler.decoder = engine.sampler.decoder, SlotDecoder(engine.model)  # eager steps
     try:
         use_fused_step(engine.model, "torch")
         eager = engine.generate(req)
     finally:
-        engine.sampler.graphs = graphs
+        engine.sampler.decoder = graphs
         use_fused_step(engine.model, "triton")
     assert [c.text for c in graphed] == [c.text for c in eager]
     for a, b in zip(graphed, eager):
