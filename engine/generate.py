@@ -144,7 +144,8 @@ class Sampler:
             ids = torch.tensor(list(prompt[start:cut]), dtype=torch.long, device=self.device)[None]
             with self.model.fast_prefill():
                 out = self.model(ids, state=state, return_state=True)
-            logits, state = out.logits[:, -1], out.state
+            # contiguous: the decoding step's compiled regions are built for contiguous states (engine/cpu_compile.py)
+            logits, state = out.logits[:, -1], tree_map(torch.Tensor.contiguous, out.state)
             if cache:
                 self.cache.put(prompt[:cut], logits, state)
             start = cut
