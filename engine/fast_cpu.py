@@ -351,7 +351,10 @@ class FastStep:
     def describe(self) -> str:
         how = ("fused step, int8 weights x bf16 activations (torch._weight_int8pack_mm); prefill matmuls "
                "int8 weights x bf16 activations" if self.int8 else "fused step, fp32 weights")
-        regions = self.compiled if self.compiled and self.compiled_on else "eager regions"
+        if self.compiled is None or not (self.compiled_on or self.compiled.startswith("eager")):
+            regions = "eager regions"
+        else:
+            regions = self.compiled  # what was compiled, or why nothing was
         return f"{how}; {regions}; {DECODE_THREADS} decode thread"
 
     def __call__(self, ids: Tensor, state) -> tuple[Tensor, object, list[Tensor]]:
