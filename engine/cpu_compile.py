@@ -125,5 +125,6 @@ def compile_step(step, batches=(1, 2, 3)) -> str:
         getattr(obj, name).warm = True
     seconds = time.perf_counter() - t0
     log.info("CPU decoding: %d regions compiled for batches %s in %.1f s", len(regions), list(batches), seconds)
-    return (f"{len(regions)} regions compiled by torch.compile for batches {','.join(map(str, batches))} "
+    regions_said = f"{len(regions)} region" + ("s" if len(regions) > 1 else "")
+    return (f"{regions_said} compiled by torch.compile for batches {','.join(map(str, batches))} "
             f"(Inductor, {seconds:.0f} s at load)")

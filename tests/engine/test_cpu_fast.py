@@ -230,10 +230,11 @@ def _compiled_regions(fast):
 def test_compile_failure_and_unseen_inputs_run_eagerly_and_say_so(tmp_path, monkeypatch, caplog):
     """No C++ compiler: the step keeps its eager regions, logs a warning and says so in describe(). Compiled,
     an input layout the graphs were not built for (a non-contiguous state) runs eagerly, with a warning,
-    instead of recompiling inside a request."""
+    instead of recompiling inside a request. (The isotropic layout: its one region is the whole stack, and
+    no other test compiles these shapes, which Inductor would otherwise reuse from memory.)"""
     import torch._inductor.config as inductor_config
 
-    m = model("tiny", seed=5)
+    m = model("tiny-iso", seed=5)
     ids, state = torch.tensor([65]), m.allocate_state(1)
     with torch.inference_mode():
         expected = FastStep(m)(ids, state)[0]
@@ -250,11 +251,11 @@ def test_compile_failure_and_unseen_inputs_run_eagerly_and_say_so(tmp_path, monk
     monkeypatch.undo()
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
     fast = FastStep(m)
-    assert "regions compiled" in fast.compile(batches=(1,))
+    assert fast.compile(batches=(1,)).startswith("1 region compiled")
     with torch.inference_mode():
         _, after, _ = fast(ids, state)
         strided = tree_map(lambda t: t.repeat_interleave(2, -1)[..., ::2] if t.dim() > 1 else t, after)
-        assert not strided.backbone.encoder[0].ssm.is_contiguous()
+        assert not all(t.is_contiguous() for t in tree_leaves(strided))
         caplog.clear()
         with caplog.at_level("WARNING", logger="scriba.engine"):
             got = fast(ids, strided)[0]
