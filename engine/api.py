@@ -91,10 +91,13 @@ class InProcessEngine:
 
 
 def load_engine(model_dir: str | Path | None = None, backend: str = "auto",
-                device: str | None = None, warm_up: bool = True) -> InProcessEngine:
+                device: str | None = None, warm_up: bool = True, compile_cpu: bool = False) -> InProcessEngine:
     """Load a model directory (default: the bundled model) onto `device` ("cpu", "cuda", or None = the
     GPU if there is one). On CUDA, `warm_up` compiles the kernels and captures the decoding graphs now,
-    so no request pays for them (Sampler.warm_up). Raises EngineUnavailable with a one-line reason."""
+    so no request pays for them (Sampler.warm_up). On a CPU, `compile_cpu` compiles the decoding step
+    (engine/cpu_compile.py; SCRIBA_CPU_COMPILE=1 or 0 overrides it). Off by default: its gain over the eager
+    fused step measured 0.97-1.6x on a loaded 2-core machine, and a cold compile delays the first request by
+    1-2 minutes; a quiet-machine `scriba bench --model` decides. Raises EngineUnavailable with a one-line reason."""
     import torch
 
     from engine.kernels.env import configure_triton_cache
@@ -122,4 +125,9 @@ def load_engine(model_dir: str | Path | None = None, backend: str = "auto",
     log.info("engine: %s", engine.info().summary())
     if warm_up and model.embed.weight.is_cuda:
         engine.sampler.warm_up()
+    if model.fast_step is not None:
+        from engine.cpu_compile import compile_wanted
+
+        if compile_wanted(compile_cpu):
+            log.info("decoding on cpu: %s", model.fast_step.compile())
     return engine

@@ -241,24 +241,37 @@ def run_model_bench(model_dir: str, device: str | None = None, backend: str = "a
                     new_bytes: int = 300, baseline: str = "reference", repeats: int = 3) -> dict:
     """How fast a trained model writes, end to end through the Engine (sampling and UTF-8 masking
     included): prefill of a `context`-byte document, then decoding for 1 and 3 candidates. Each figure is
-    the median of `repeats` runs; with baseline="reference" the reference step (HNetLM.step, what the
-    fused CPU step replaces) is timed in the same run, interleaved with it, so a busy machine slows both
-    alike. EngineUnavailable when the model cannot load."""
+    the median of `repeats` runs. On a CPU the product path ("fast": the fused step with its regions
+    compiled at load, engine/cpu_compile.py) is timed beside the same step run eagerly ("eager", the fused
+    step before compilation) and, with baseline="reference", the reference step (HNetLM.step), interleaved
+    in the same run, so a busy machine slows all alike. EngineUnavailable when the model cannot load."""
     import statistics
 
-    engine = load_engine(model_dir, backend=backend, device=device)
+    engine = load_engine(model_dir, backend=backend, device=device, compile_cpu=True)
     model = engine.model
     text = (_sample_text() * (context // max(1, len(_sample_text())) + 1)).decode("utf-8", "ignore")
     prompt = build_prompt(Task(Action.CONTINUE, "paragraph", text[:context], "")).data
-    paths = {"fast": model.fast_step is not None}
+    fast = model.fast_step
+    paths = {"fast": (fast is not None, True)}  # name -> (fused step, compiled regions)
+    if fast is not None and fast.compiled_on:
+        paths["eager"] = (True, False)
     if baseline == "reference":
-        paths["reference"] = False
+        paths["reference"] = (False, False)
     elif baseline != "none":
         raise ValueError(f"unknown baseline {baseline!r} (reference, none)")
+
+    def use(name: str) -> str:
+        fused, compiled = paths[name]
+        how = model.set_fast_step(fused)
+        if fused and model.fast_step is not None:
+            model.fast_step.use_compiled(compiled)
+            how = model.fast_step.describe()
+        return how
+
     runs: dict = {name: {"prefill": [], 1: [], 3: []} for name in paths}
     for rep in range(repeats + 1):  # round 0 (short) warms up the allocator and the caches; not counted
-        for name, fast in paths.items():
-            model.set_fast_step(fast)
+        for name in paths:
+            use(name)
             engine.sampler.cache.clear()
             t = time.perf_counter()
             engine.sampler.prefill(prompt)
@@ -271,7 +284,8 @@ def run_model_bench(model_dir: str, device: str | None = None, backend: str = "a
                 if rep:
                     runs[name][n].append(sum(c.nbytes for c in cands) / (time.perf_counter() - t))
     report = {"model": engine.info().summary(), "threads": torch.get_num_threads(), "repeats": repeats,
-              "step": _describe_steps(model, paths), "paths": {}}
+              "step": {name: use(name) for name in paths}, "paths": {}}
+    use("fast")
     for name in paths:
         med = {k: statistics.median(v) for k, v in runs[name].items()}
         report["paths"][name] = {
@@ -280,14 +294,6 @@ def run_model_bench(model_dir: str, device: str | None = None, backend: str = "a
     first = report["paths"]["fast"]
     report["prefill_bytes_per_s"], report["decode"] = first["prefill_bytes_per_s"], first["decode"]  # as before
     return report
-
-
-def _describe_steps(model: HNetLM, paths: dict) -> dict:
-    out = {}
-    for name, fast in paths.items():
-        out[name] = model.set_fast_step(fast)
-    model.set_fast_step(paths["fast"])
-    return out
 
 
 def format_model_report(r: dict) -> str:
@@ -300,12 +306,13 @@ def format_model_report(r: dict) -> str:
         for d in p["decode"]:
             lines.append(f"  decode, {d['candidates']} candidate(s): {d['bytes_per_s']:,.0f} B/s "
                          f"({d['per_candidate']:,.0f} B/s each)")
-    if "reference" in paths and "fast" in paths:
-        f, b = paths["fast"], paths["reference"]
-        ratios = [f"prefill {f['prefill_bytes_per_s'] / b['prefill_bytes_per_s']:.2f}x"]
-        ratios += [f"{x['candidates']} cand. {x['bytes_per_s'] / y['bytes_per_s']:.2f}x"
-                   for x, y in zip(f["decode"], b["decode"])]
-        lines.append("fast / reference: " + " · ".join(ratios))
+    for base in ("eager", "reference"):
+        if base in paths and "fast" in paths:
+            f, b = paths["fast"], paths[base]
+            ratios = [f"prefill {f['prefill_bytes_per_s'] / b['prefill_bytes_per_s']:.2f}x"]
+            ratios += [f"{x['candidates']} cand. {x['bytes_per_s'] / y['bytes_per_s']:.2f}x"
+                       for x, y in zip(f["decode"], b["decode"])]
+            lines.append(f"fast / {base}: " + " · ".join(ratios))
     return "\n".join(lines)
 
 

@@ -58,7 +58,10 @@ def int8_matmul_available() -> tuple[bool, str]:
 class FusedLinear:
     """y = x [W_1; W_2; ...]^T for a decode step: int8 weights x bf16 activations where every part has
     int8 weights (bf16 output, returned as fp32), else fp32 weights. Concatenating the parts of layers
-    that read the same input turns several small matmuls into one."""
+    that read the same input turns several small matmuls into one.
+
+    (Written as an fp32 reduction over the int8 weights instead, Inductor folds the preceding RMSNorm into
+    the reduction's inner loop and recomputes it for every weight: slower than this kernel.)"""
 
     def __init__(self, names: list[str], linears: list[nn.Linear], int8: Int8Weights | None):
         self.sizes = [lin.out_features for lin in linears]
@@ -165,12 +168,16 @@ class MambaLayerStep:
             dt = dt * keep[:, None]
             conv = torch.where(keep[:, None, None], conv, s.conv)
         xs = xs.reshape(b, h, p)
-        ssm = s.ssm * torch.exp(dt * self.A)[..., None, None]
-        ssm.addcmul_((dt[..., None] * xs)[..., None], B.reshape(b, 1, 1, n))  # in place: a fresh tensor
-        if b == 1:  # one matrix-vector product; batched (bmm) is ~10x slower here, vecdot is not
-            y = torch.mm(ssm.view(h * p, n), C.reshape(n, 1)).view(b, h, p)
+        if torch.compiler.is_compiling():  # elementwise and one reduction: Inductor makes one pass of it
+            ssm = s.ssm * torch.exp(dt * self.A)[..., None, None] + (dt[..., None] * xs)[..., None] * B[:, None, None]
+            y = (ssm * C[:, None, None]).sum(-1)
         else:
-            y = torch.linalg.vecdot(ssm, C.reshape(b, 1, 1, n))
+            ssm = s.ssm * torch.exp(dt * self.A)[..., None, None]
+            ssm.addcmul_((dt[..., None] * xs)[..., None], B.reshape(b, 1, 1, n))  # in place: a fresh tensor
+            if b == 1:  # one matrix-vector product; batched (bmm) is ~10x slower here, vecdot is not
+                y = torch.mm(ssm.view(h * p, n), C.reshape(n, 1)).view(b, h, p)
+            else:
+                y = torch.linalg.vecdot(ssm, C.reshape(b, 1, 1, n))
         y = torch.addcmul(y, xs, self.D).view(b, self.d_inner)
         y = F.rms_norm(y * F.silu(z), (self.d_inner,), self.gate_w, self.gate_eps)
         return x + self.out_proj(y), MixerState(conv, ssm)
@@ -202,19 +209,50 @@ class StackStep:
         """Whether every layer can leave chosen rows' state untouched (Mamba-2 and stateless layers)."""
         return all(isinstance(layer, MambaLayerStep) or layer.state_free for layer in self.layers)
 
-    def __call__(self, x: Tensor, state: list, keep: Tensor | None = None) -> tuple[Tensor, list, list[Tensor]]:
+    @property
+    def compilable(self) -> bool:
+        """Only Mamba-2 layers: a state of fixed shape (an attention cache grows every step)."""
+        return all(isinstance(layer, MambaLayerStep) for layer in self.layers)
+
+    def __call__(self, x: Tensor, state: list, keep: Tensor | None = None) -> tuple[Tensor, list]:
         new = []
         for layer, s in zip(self.layers, state):
             x, s = layer(x, s, keep) if isinstance(layer, MambaLayerStep) else layer(x, s)
             new.append(s)
-        return F.rms_norm(x, (self.d,), self.final_w, self.final_eps), new, []
+        return F.rms_norm(x, (self.d,), self.final_w, self.final_eps), new
+
+
+class StackRegion:
+    """A Stack as a whole step, the form the stage steps call: (x, state) -> (y, state, fired=[]), with an
+    optional head (the lm_head) applied to its output."""
+
+    def __init__(self, stack: StackStep, head: FusedLinear | None = None):
+        self.stack, self.head, self.n_stages = stack, head, 0
+        self.run = self._run  # compile_regions() replaces it with its compiled form
+        self.compilable = stack.compilable
+
+    def _run(self, x: Tensor, state: list) -> tuple[Tensor, list]:
+        y, state = self.stack(x, state)
+        return (y if self.head is None else self.head(y)), state
+
+    def regions(self) -> list:
+        return [self]
+
+    def __call__(self, x: Tensor, state: list) -> tuple[Tensor, list, list[Tensor]]:
+        y, state = self.run(x, state)
+        return y, state, []
 
 
 class StageStep:
     """Stage.step: encoder -> route (the first position always a boundary) -> inner network for the
-    streams where a boundary fires -> EMA of its output -> decoder over residual + smoothed value."""
+    streams where a boundary fires -> EMA of its output -> decoder over residual + smoothed value.
 
-    def __init__(self, prefix: str, stage: Stage, int8: Int8Weights | None):
+    Three regions, each a straight run of tensor ops with no host sync: `enter` (encoder and router),
+    `advance` (the inner network for the rows that fired, then the EMA) and `leave` (decoder, and the
+    head where given); `compile_regions` compiles each one. Between them, one host sync per byte decides
+    whether the inner network runs at all (most bytes skip it)."""
+
+    def __init__(self, prefix: str, stage: Stage, int8: Int8Weights | None, head: FusedLinear | None = None):
         self.encoder = StackStep(f"{prefix}.encoder", stage.encoder, int8)
         self.decoder = StackStep(f"{prefix}.decoder", stage.decoder, int8)
         self.inner = (StageStep(f"{prefix}.inner", stage.inner, int8) if isinstance(stage.inner, Stage)
@@ -224,34 +262,53 @@ class StageStep:
                  f"{prefix}.down.weight"]
         self.from_h = FusedLinear(names, [r.q_proj, r.k_proj, stage.residual, stage.down], int8)
         self.up = FusedLinear([f"{prefix}.up.weight"], [stage.up], int8)
+        self.head = head
         self.n_stages = 1 + self.inner.n_stages
+        self.masked_inner = isinstance(self.inner, StackStep)  # a stage's inner stack is maskable (no attention)
+        self.enter, self.advance, self.leave = self._enter, self._advance, self._leave
+        self.compilable = self.encoder.compilable and self.decoder.compilable
 
-    def __call__(self, x: Tensor, st: StageState) -> tuple[Tensor, StageState, list[Tensor]]:
-        h, enc, _ = self.encoder(x, st.encoder)
+    def _enter(self, x: Tensor, st: StageState):
+        h, enc = self.encoder(x, st.encoder)
         q, k, res, down = self.from_h(h).split(self.from_h.sizes, dim=-1)
         cos = F.cosine_similarity(q, st.k_prev, dim=-1)
         p = torch.where(st.has_prev, ((1 - cos) / 2).clamp(0.0, 1.0), 1.0)
-        b = p >= 0.5
+        return enc, k, res, down, p, p >= 0.5
+
+    def _advance(self, down: Tensor, inner: list, zbar: Tensor, p: Tensor, b: Tensor) -> tuple[Tensor, list]:
+        """The masked inner stack for the rows where b, then the EMA (the other rows keep zbar and state)."""
+        z, inner = self.inner(down, inner, keep=b)
+        w = p.clamp(P_EPS, 1 - P_EPS)[:, None]
+        return torch.where(b[:, None], w * self.up(z) + (1 - w) * zbar, zbar), inner
+
+    def _leave(self, res: Tensor, zbar: Tensor, dec: list) -> tuple[Tensor, list]:
+        y, dec = self.decoder(res + zbar, dec)
+        return (y if self.head is None else self.head(y)), dec
+
+    def regions(self) -> list:
+        return [self] + (self.inner.regions() if isinstance(self.inner, StageStep) else [])
+
+    def __call__(self, x: Tensor, st: StageState) -> tuple[Tensor, StageState, list[Tensor]]:
+        enc, k, res, down, p, b = self.enter(x, st)
         inner_state, zbar = st.inner, st.zbar
         inner_fired = [torch.zeros_like(b)] * self.inner.n_stages
         if bool(b.any()):  # a host sync per byte: free on a CPU, and most bytes skip the inner network
-            if bool(b.all()):
-                z, inner_state, inner_fired = self.inner(down, st.inner)
-            elif isinstance(self.inner, StackStep) and self.inner.maskable:
-                z, inner_state, inner_fired = self.inner(down, st.inner, keep=b)
+            if self.masked_inner:
+                zbar, inner_state = self.advance(down, st.inner, st.zbar, p, b)
             else:
                 z, stepped, inner_fired = self.inner(down, st.inner)
                 inner_state = tree_select(b, stepped, st.inner)
-            w = p.clamp(P_EPS, 1 - P_EPS)[:, None]
-            zbar = torch.where(b[:, None], w * self.up(z) + (1 - w) * st.zbar, st.zbar)
-        y, dec, _ = self.decoder(res + zbar, st.decoder)
+                w = p.clamp(P_EPS, 1 - P_EPS)[:, None]
+                zbar = torch.where(b[:, None], w * self.up(z) + (1 - w) * st.zbar, st.zbar)
+        y, dec = self.leave(res, zbar, st.decoder)
         fired = [b] + [b & f for f in inner_fired]
         return y, StageState(enc, k, torch.ones_like(st.has_prev), inner_state, zbar, dec), fired
 
 
 class FastStep:
     """`HNetLM.step` (static=False) on a CPU: ids (b,) -> logits (b, 256) fp32, new state, boundary flags.
-    Built from the model's weights when it is made; rebuild it after changing them."""
+    Built from the model's weights when it is made; rebuild it after changing them. `compile()` turns its
+    regions into Inductor kernels (engine/cpu_compile.py); until then, or where that fails, they run eagerly."""
 
     def __init__(self, model, int8: Int8Weights | None = None):
         if int8:
@@ -260,31 +317,54 @@ class FastStep:
                 log.warning("CPU decoding: int8 weights dequantised to fp32 (%s)", why)
                 int8 = None
         self.embed = model.embed.weight.detach()
-        bb = model.backbone
-        self.backbone = StageStep("backbone", bb, int8) if isinstance(bb, Stage) else StackStep("backbone", bb, int8)
         # the logits keep fp32 weights and activations: bf16 would round them by up to ~0.05 nats
-        self.lm_head = FusedLinear(["lm_head.weight"], [model.lm_head], None)
+        lm_head = FusedLinear(["lm_head.weight"], [model.lm_head], None)
+        bb = model.backbone
+        self.backbone = (StageStep("backbone", bb, int8, head=lm_head) if isinstance(bb, Stage)
+                         else StackRegion(StackStep("backbone", bb, int8), head=lm_head))
         self.int8 = bool(int8)
         self.model, self.int8_weights = model, int8 or {}
+        self.compiled: str | None = None  # what compile() made of the regions, once it ran (said by describe)
+        self.compiled_on = False
 
     def set_prefill(self, enabled: bool) -> int:
         """bf16 prefill matmuls on the int8 weights (PrefillLinear), or the reference fp32 ones."""
         return enable_prefill_linears(self.model, self.int8_weights, enabled)
 
+    def compile(self, batches=(1, 2, 3)) -> str:
+        """Compile the step's regions for these batch sizes now (at load, not in a request). Returns how
+        the step runs; a failure is logged and leaves the eager regions."""
+        from engine.cpu_compile import compile_step
+
+        self.compiled = compile_step(self, batches)
+        self.compiled_on = not self.compiled.startswith("eager")
+        return self.compiled
+
+    def use_compiled(self, enabled: bool) -> bool:
+        """Switch between the compiled regions (once compile() built them) and the eager ones. Returns
+        whether compiled regions run now."""
+        from engine.cpu_compile import set_compiled
+
+        self.compiled_on = bool(set_compiled(self, enabled)) and enabled
+        return self.compiled_on
+
     def describe(self) -> str:
-        return ("fused step, int8 weights x bf16 activations (torch._weight_int8pack_mm); prefill matmuls "
-                f"int8 weights x bf16 activations; {DECODE_THREADS} decode thread" if self.int8
-                else f"fused step, fp32 weights; {DECODE_THREADS} decode thread")
+        how = ("fused step, int8 weights x bf16 activations (torch._weight_int8pack_mm); prefill matmuls "
+               "int8 weights x bf16 activations" if self.int8 else "fused step, fp32 weights")
+        if self.compiled is None or not (self.compiled_on or self.compiled.startswith("eager")):
+            regions = "eager regions"
+        else:
+            regions = self.compiled  # what was compiled, or why nothing was
+        return f"{how}; {regions}; {DECODE_THREADS} decode thread"
 
     def __call__(self, ids: Tensor, state) -> tuple[Tensor, object, list[Tensor]]:
         threads = torch.get_num_threads()
         if threads != DECODE_THREADS:
             torch.set_num_threads(DECODE_THREADS)  # < 1 µs; the prefill keeps torch's default
         try:
-            x = F.embedding(ids, self.embed)
-            y, inner, fired = self.backbone(x, state.backbone)
+            logits, inner, fired = self.backbone(F.embedding(ids, self.embed), state.backbone)
             # type(state): an LMState, named so because engine.model imports this module
-            return self.lm_head(y), type(state)(inner, state.position + 1), fired
+            return logits, type(state)(inner, state.position + 1), fired
         finally:
             if threads != DECODE_THREADS:
                 torch.set_num_threads(threads)

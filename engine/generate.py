@@ -198,7 +198,8 @@ class Sampler:
             ids = torch.tensor(list(task.prompt[task.done:end]), dtype=torch.long, device=self.device)[None]
             with self.model.fast_prefill():
                 res = self.model(ids, state=task.state, return_state=True)
-            return [(res.logits[:, -1], res.state)]
+            # contiguous: the CPU step's compiled regions are built for contiguous states (engine/cpu_compile.py)
+            return [(res.logits[:, -1], tree_map(torch.Tensor.contiguous, res.state))]
         pieces = [task.prompt[task.done:end] for task, end in group]
         width = max(len(p) for p in pieces)
         ids = torch.tensor([list(p.ljust(width, b"\0")) for p in pieces], dtype=torch.long, device=self.device)

@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# The editor and the server compile the CPU decoding step at load (engine/cpu_compile.py, tens of seconds);
+# tests that load them run the eager step unless they ask (test_cpu_fast.py compiles it on purpose).
+os.environ.setdefault("SCRIBA_CPU_COMPILE", "0")
+
 SHARED = Path(os.environ.get("SCRIBA_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 CORPUS = SHARED / "corpus"
 

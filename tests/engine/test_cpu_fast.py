@@ -173,3 +173,85 @@ def test_prefill_bf16_matmuls_within_tolerance_and_scoring_unchanged():
         ref = m(ids).logits
         m.set_fast_step(True)
         assert torch.equal(m(ids).logits, ref)
+
+
+# ---------------------------------------------------------------- the compiled regions (engine/cpu_compile.py)
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["tiny", "tiny-2stage"])
+def test_compiled_step_equals_reference(name, tmp_path, monkeypatch):
+    """Compiled for batches 1 and 3: fp32 rounding from the reference (Inductor fuses and reorders the same
+    fp32 arithmetic); a batch it was not compiled for (2) runs the eager regions."""
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    m = model(name, seed=4)
+    fast = FastStep(m)
+    how = fast.compile(batches=(1, 3))
+    assert how.startswith({"tiny": "3 regions", "tiny-2stage": "5 regions"}[name]) and "batches 1,3" in fast.describe()
+    for b in (1, 3, 2):
+        for (l_ref, s_ref, f_ref), (l_fast, s_fast, f_fast) in walk(m, fast, streams(b, 40), m.allocate_state(b)):
+            torch.testing.assert_close(l_fast, l_ref, **FP32)
+            assert [f.tolist() for f in f_fast] == [f.tolist() for f in f_ref]
+            for x, y in zip(tree_leaves(s_fast), tree_leaves(s_ref), strict=True):
+                torch.testing.assert_close(x, y, **FP32)
+    assert fast.use_compiled(False) is False and "eager regions" in fast.describe()
+
+
+@pytest.mark.slow
+def test_compiled_bundled_step_stays_within_tolerance(tmp_path, monkeypatch):
+    """The bundled int8 model, compiled: the same tolerances from the reference as the eager fused step."""
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    m = HNetLM.load(bundled_model_dir(), device="cpu", backend="torch")
+    assert "regions compiled" in m.fast_step.compile(batches=(3,))
+    with torch.inference_mode():  # as the sampler makes them: inference tensors, contiguous
+        out = m(torch.tensor([list(TEXT[:700])]), return_state=True)
+        state = tree_map(lambda t: t.repeat_interleave(3, 0).contiguous() if t.dim() else t, out.state)
+    flips = 0
+    for (l_ref, _, f_ref), (l_fast, _, f_fast) in walk(m, m.fast_step, streams(3, 100), state):
+        same = f_ref[0] == f_fast[0]
+        flips += int((~same).sum())
+        tv = 0.5 * (torch.softmax(l_fast, -1) - torch.softmax(l_ref, -1)).abs().sum(-1)[same]
+        assert (l_fast - l_ref)[same].abs().max() <= INT8_LOGITS and tv.max() <= INT8_TV
+    assert flips <= 0.02 * 300
+    assert not [r.missed for r in _compiled_regions(m.fast_step) if r.missed]  # prefill states fit the graphs
+
+
+def _compiled_regions(fast):
+    from engine.cpu_compile import CompiledRegion, _regions
+
+    return [r for r in (getattr(o, n) for o, n in _regions(fast)) if isinstance(r, CompiledRegion)]
+
+
+@pytest.mark.slow
+def test_compile_failure_and_unseen_inputs_run_eagerly_and_say_so(tmp_path, monkeypatch, caplog):
+    """No C++ compiler: the step keeps its eager regions, logs a warning and says so in describe(). Compiled,
+    an input layout the graphs were not built for (a non-contiguous state) runs eagerly, with a warning,
+    instead of recompiling inside a request. (The isotropic layout: its one region is the whole stack, and
+    no other test compiles these shapes, which Inductor would otherwise reuse from memory.)"""
+    import torch._inductor.config as inductor_config
+
+    m = model("tiny-iso", seed=5)
+    ids, state = torch.tensor([65]), m.allocate_state(1)
+    with torch.inference_mode():
+        expected = FastStep(m)(ids, state)[0]
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "broken"))
+    monkeypatch.setattr(inductor_config.cpp, "cxx", ("/nonexistent/c++",))
+    broken = FastStep(m)
+    with caplog.at_level("WARNING", logger="scriba.engine"):
+        how = broken.compile(batches=(1,))
+    assert how.startswith("eager regions (torch.compile failed") and "torch.compile failed" in broken.describe()
+    assert any("torch.compile failed" in r.getMessage() for r in caplog.records)
+    with torch.inference_mode():
+        assert torch.equal(broken(ids, state)[0], expected)
+
+    monkeypatch.undo()
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    fast = FastStep(m)
+    assert fast.compile(batches=(1,)).startswith("1 region compiled")
+    with torch.inference_mode():
+        _, after, _ = fast(ids, state)
+        strided = tree_map(lambda t: t.repeat_interleave(2, -1)[..., ::2] if t.dim() > 1 else t, after)
+        assert not all(t.is_contiguous() for t in tree_leaves(strided))
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="scriba.engine"):
+            got = fast(ids, strided)[0]
+        torch.testing.assert_close(got, m.step(ids, after, reference=True)[0], **FP32)
+    assert any("ran eagerly" in r.getMessage() for r in caplog.records)
