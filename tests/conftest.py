@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-# The editor and the server compile the CPU decoding step at load (engine/cpu_compile.py, tens of seconds);
-# tests that load them run the eager step unless they ask (test_cpu_fast.py compiles it on purpose).
+# `scriba bench --model` compiles the CPU decoding step to time it (engine/cpu_compile.py, tens of seconds);
+# tests run the eager step unless they ask (test_cpu_fast.py compiles it on purpose).
 os.environ.setdefault("SCRIBA_CPU_COMPILE", "0")
 
 SHARED = Path(os.environ.get("SCRIBA_SHARED", Path(__file__).resolve().parents[2] / "shared"))
