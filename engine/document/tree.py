@@ -71,6 +71,7 @@ class Document(Edits):
         doc = cls()
         with paused_gc():
             doc._load(text, [])
+            doc._ascending_ids()
         return doc
 
     @classmethod
@@ -338,6 +339,15 @@ class Document(Edits):
     def _newline(self) -> str:
         """The line break new separators use: CRLF if the document's first nodes use it."""
         return "\r\n" if any("\r\n" in n.tail for n in islice(self.walk(), 100)) else "\n"
+
+    def _ascending_ids(self) -> None:
+        """Hand the nodes' (random) ids out again in ascending order, in document order: the store's indexes
+        on node ids then take an import's rows at neighbouring places, not at random pages (a 20 MB import
+        adds 740k index entries: several times faster). Still random ids: short prefixes tell them apart."""
+        nodes = list(self.walk())
+        for node, node_id in zip(nodes, sorted(n.id for n in nodes)):
+            node.id = node_id
+        self._by_id = {n.id: n for n in nodes}
 
     def _reindex(self) -> None:
         self._by_id = {n.id: n for n in self.walk()}

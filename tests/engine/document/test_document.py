@@ -484,3 +484,12 @@ def test_import_one_megabyte_is_fast():
     elapsed = time.perf_counter() - start
     assert doc.to_markdown() == text
     assert elapsed < 1.5, f"importing {len(text)} chars took {elapsed:.2f} s"
+
+
+def test_an_imported_tree_has_random_ids_ascending_in_document_order():
+    """The store's indexes on node ids take an import's rows in order (app.store); the ids stay random."""
+    text = "# Title\n\nOne. Two.\n\n## Part\n\nThree.\n\n- a list\n"
+    ids = [n.id for n in Document.from_markdown(text).walk()]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids) == 9
+    other = [n.id for n in Document.from_markdown(text).walk()]
+    assert not set(ids) & set(other) and len({i[:8] for i in ids + other}) == 18
