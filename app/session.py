@@ -489,15 +489,15 @@ class Session:
         since (the session then shows that version)."""
         doc = self.doc
         kind = str(doc.node(node_id).kind)
-        before = {n.id for n in doc.walk()}
         _put_text(doc, node_id, text)
+        change = doc.last_change  # what the edit did (no pass over a big document's every node)
         if self.journal is not None and self._worker is not None:  # durable before it is queued
             self.journal.write(node_id, self.revision, text, self.doc_id)
         self.commit(doc, author="writer", operation="edit", level=kind,
                     what=f"your edit “{text.strip()[:40]}”")
         if self.doc is not doc:  # merged with another window's changes: a new tree
             return True
-        return {n.id for n in doc.walk()} != before
+        return bool(change.created or change.deleted)
 
     def insert_after(self, node_id: str | None, kind: str) -> str:
         """A new paragraph (or heading) right after `node_id` (after a heading: a paragraph at the top of
