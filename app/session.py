@@ -148,7 +148,9 @@ class Session:
         (the TUI): the document's records for that are taken here, off the UI thread."""
         with paused_gc():
             session = cls._open(path, db_path, parsed, recover)
-            if record and session.store is not None:
+            if not record:
+                session._opened_records = None
+            elif session.store is not None and session._opened_records is None:
                 session._opened_records = (session.doc, session.doc.records())
             return session
 
@@ -222,10 +224,15 @@ class Session:
                 doc, revision = self._replay_journals(doc, revision)
             self._take_file(text, doc, revision)
             return
-        info, self.doc, self.revision = self.store.import_current(text, path=str(self.path), doc=parsed)
+        records = parsed.records() if parsed is not None else None  # once: the import's and the chain's
+        info, self.doc, self.revision = self.store.import_current(text, path=str(self.path), doc=parsed,
+                                                                  records=records, file_hash=self.disk_hash)
         self.doc_id = info.id
         self.disk_revision = self.revision
-        self.remember_disk(content_hash(text), self.revision)
+        if self.last_known_disk() != self.disk_hash:  # imported by another window meanwhile: merged into theirs
+            self.remember_disk(self.disk_hash, self.revision)
+        if records is not None and self.doc is parsed:
+            self._opened_records = (parsed, records)
         if self._orphans:
             self.doc, self.revision = self._replay_journals(self.doc, self.revision)
 
@@ -482,15 +489,15 @@ class Session:
         since (the session then shows that version)."""
         doc = self.doc
         kind = str(doc.node(node_id).kind)
-        before = {n.id for n in doc.walk()}
         _put_text(doc, node_id, text)
+        change = doc.last_change  # what the edit did (no pass over a big document's every node)
         if self.journal is not None and self._worker is not None:  # durable before it is queued
             self.journal.write(node_id, self.revision, text, self.doc_id)
         self.commit(doc, author="writer", operation="edit", level=kind,
                     what=f"your edit “{text.strip()[:40]}”")
         if self.doc is not doc:  # merged with another window's changes: a new tree
             return True
-        return {n.id for n in doc.walk()} != before
+        return bool(change.created or change.deleted)
 
     def insert_after(self, node_id: str | None, kind: str) -> str:
         """A new paragraph (or heading) right after `node_id` (after a heading: a paragraph at the top of

@@ -415,20 +415,24 @@ class Store:
         return self._import(text, path, title)[0]
 
     def import_current(self, text: str, path: str | None = None, title: str | None = None, *,
-                       doc: Document | None = None) -> tuple[DocInfo, Document, int]:
+                       doc: Document | None = None, records: list[NodeRecord] | None = None,
+                       file_hash: str | None = None) -> tuple[DocInfo, Document, int]:
         """`import_document`, then what `current` gives for it: (info, document, revision). A new document
         is not read back: the tree it was parsed into is handed back (`doc`, if given: `text` parsed
-        already, stored as it is, ids and all)."""
+        already, stored as it is, ids and all; `records`: its records, if the caller took them already).
+        `file_hash`: the file holds `text` (see `set_file_hash`), noted with a new document's import
+        revision in the same transaction (one commit, one fsync, not two)."""
         if doc is not None and doc.to_markdown() != text:
             raise ValueError("import_current: doc is not the text parsed")
-        info, stored = self._import(text, path, title, doc)
+        info, stored = self._import(text, path, title, doc, records, file_hash)
         if stored is None:  # re-imported: merged into the stored document
             stored, revision = self.current(info.id)
             return info, stored, revision
         return info, stored, info.revision
 
-    def _import(self, text: str, path: str | None, title: str | None,
-                doc: Document | None = None) -> tuple[DocInfo, Document | None]:
+    def _import(self, text: str, path: str | None, title: str | None, doc: Document | None = None,
+                records: list[NodeRecord] | None = None,
+                file_hash: str | None = None) -> tuple[DocInfo, Document | None]:
         """(info, the stored tree) for a new document; (info, None) for a re-import."""
         resolved = str(Path(path).expanduser().resolve()) if path else None
         for _ in range(5):
@@ -440,8 +444,8 @@ class Store:
                 if found is not None and found.path == resolved:
                     return self._reimport(found, text), None
             if doc is None:
-                doc = Document.from_markdown(text)  # parsed outside the write lock
-            records = _by_id(doc.records())  # in document order: parents before children
+                doc, records = Document.from_markdown(text), None  # parsed outside the write lock
+            by_id = _by_id(doc.records() if records is None else records)  # in document order: parents first
             with self._write() as s:
                 if resolved and s.scalars(select(DocumentRow.id).where(DocumentRow.path == resolved)).first():
                     continue  # imported by someone else meanwhile: treat as a re-import
@@ -449,9 +453,12 @@ class Store:
                                   created_at=utcnow())
                 s.add(row)
                 s.flush()
-                self._write_diff(s, row.id, {}, {}, records, self._change("import", "import"),
-                                 order=list(records), infos=False)
-                return self._info(s, row), doc
+                # all inserts, in document order already (no `order` to sort them by)
+                self._write_diff(s, row.id, {}, {}, by_id, self._change("import", "import"), infos=False)
+                info = self._info(s, row)
+                if file_hash is not None:
+                    row.file_hash, row.file_revision = file_hash, info.revision
+                return info, doc
         raise StoreError(f"could not import {path}: the store kept changing")
 
     def _reimport(self, info: DocInfo, text: str) -> DocInfo:

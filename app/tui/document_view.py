@@ -23,8 +23,6 @@ from app.tui.widgets.preview import DocumentPreview
 from app.tui.widgets.status import StatusBar, history_off_reason
 from engine.document import Document, InputRefused
 
-PROVISIONAL_SIDE_DELAY = 1.0  # seconds: the preview of a document whose store is still opening waits this long
-
 
 class DocumentView:
     def __init__(self, screen: Screen, *, outline: OutlineTree, editor: NodeEditor, side: TabbedContent,
@@ -95,13 +93,15 @@ class DocumentView:
         self.editor.show_selection(node, read_only=node is not None and self.session.provisional)
         self.schedule_side_refresh()
 
-    def schedule_side_refresh(self, delay: float | None = None) -> None:
-        """Preview and history follow the selection, a moment after it settles (later while the store
-        opens: rendering the preview meanwhile would slow the import it waits on)."""
-        if delay is None:
-            delay = PROVISIONAL_SIDE_DELAY if self.session is not None and self.session.provisional else 0.15
+    def schedule_side_refresh(self, delay: float = 0.15) -> None:
+        """Preview and history follow the selection, a moment after it settles; not before the store is
+        attached (the status bar says "opening history…"): rendering the preview meanwhile (0.5 s for 1 MB)
+        takes the interpreter from the import the editor waits on, and there is no history to show yet."""
         if self._side_timer is not None:
             self._side_timer.stop()
+            self._side_timer = None
+        if self.session is not None and self.session.provisional:
+            return
         self._side_timer = self.screen.set_timer(delay, self.refresh_side)
 
     async def refresh_side(self) -> None:

@@ -38,6 +38,9 @@ class Edits:
         units = self._parse_fragment(text + node.tail)
         if node.kind is Kind.HEADING and not (len(units) == 1 and units[0].kind is Kind.HEADING):
             raise InputRefused(f"a heading's text must be one heading line like '## Title', not {text[:40]!r}")
+        if len(units) == 1 and (units[0].kind, units[0].level) == (node.kind, node.level) \
+                and self._replace_in_place(node, units[0]):
+            return self.last_change.ids
         with self._edit() as e:
             i = self._index_of(e.flat, node)
             e.touched += self._adopt_range(e.flat, i, i + 1, units)

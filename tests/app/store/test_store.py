@@ -159,6 +159,16 @@ def test_import_current_is_the_state_current_reads_back(store, doc_id, tmp_path)
         store.import_current(changed, doc=parsed)
 
 
+def test_import_current_notes_the_file_hash_in_the_import_and_takes_the_records_given(store, tmp_path):
+    parsed = Document.from_markdown(TEXT)
+    records = parsed.records()
+    info, doc, rev = store.import_current(TEXT, path=str(tmp_path / "n.md"), doc=parsed, records=records,
+                                          file_hash="abc123")
+    assert doc is parsed and store.current(info.id)[0].records() == records
+    assert store.file_hash(info.id) == "abc123" and store.file_revision(info.id) == rev
+    assert len(store.changes(info.id)) == 1  # the hash is session state, not a change
+
+
 def test_at_rebuilds_every_earlier_state(store, doc_id):
     doc, rev0 = store.current(doc_id)
     states = {rev0: doc.to_markdown()}

@@ -3,6 +3,8 @@ the same tree is then attached to the store (imported as it is, ids and all)."""
 
 from __future__ import annotations
 
+import pytest
+
 from app.tui import files
 from app.tui.messages import DocumentOpened
 from tests.app.tui.test_bench_open import big_document
@@ -40,3 +42,36 @@ def test_a_big_file_the_store_holds_is_read_back_not_parsed_first(tmp_path):
     assert not session.provisional and session.doc.to_markdown() == text
     assert [n.id for n in session.doc.walk()] == [n.id for n in first[-1].session.doc.walk()]
     session.close()
+
+
+@pytest.mark.asyncio
+async def test_the_preview_waits_for_the_store_not_rendered_while_the_import_runs(make_app, db_path, tmp_path):
+    """Rendering the preview of a big file while its import runs (0.5 s for 1 MB) would take the interpreter
+    from the import the editor waits on: it follows once the store is attached. Another program holds the
+    database's write lock here, so the document stays provisional (shown, read-only) for about 2 s."""
+    import sqlite3
+    import time
+
+    from app.store import Store
+    from tests.app.tui.tui_helpers import wait_for
+
+    Store(db_path).close()
+    path = tmp_path / "big.md"
+    path.write_text(big_document(300_000))
+    lock = sqlite3.connect(db_path, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")
+    app = make_app(path)
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await wait_for(pilot, lambda: app.session is not None and app.doc is not None, timeout=30,
+                           what="the file shown")
+            shown = time.monotonic()
+            while app.session.provisional and time.monotonic() - shown < 1.5:
+                await pilot.pause(0.05)
+                assert app.preview.markdown_widget.source == "", "the preview rendered while the store opened"
+            lock.rollback()
+            await wait_for(pilot, lambda: not app.session.provisional, timeout=30, what="the store")
+            await wait_for(pilot, lambda: "A very long document" in app.preview.markdown_widget.source, timeout=30,
+                           what="the preview after the store")
+    finally:
+        lock.close()

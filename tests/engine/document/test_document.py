@@ -484,3 +484,25 @@ def test_import_one_megabyte_is_fast():
     elapsed = time.perf_counter() - start
     assert doc.to_markdown() == text
     assert elapsed < 1.5, f"importing {len(text)} chars took {elapsed:.2f} s"
+
+
+def test_an_imported_tree_has_random_ids_ascending_in_document_order():
+    """The store's indexes on node ids take an import's rows in order (app.store); the ids stay random."""
+    text = "# Title\n\nOne. Two.\n\n## Part\n\nThree.\n\n- a list\n"
+    ids = [n.id for n in Document.from_markdown(text).walk()]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids) == 9
+    other = [n.id for n in Document.from_markdown(text).walk()]
+    assert not set(ids) & set(other) and len({i[:8] for i in ids + other}) == 18
+
+
+def test_typing_in_one_sentence_does_not_walk_the_whole_tree(monkeypatch):
+    """The writer's edit of a sentence changes its paragraph alone: on a big document it must not cost a
+    pass over every node (Document._replace_in_place; the general path walks the tree several times)."""
+    doc = Document.from_markdown("".join(f"## Part {i}\n\nFirst of {i}. Second of {i}.\n\n" for i in range(300)))
+    sentence = [n for n in doc.walk() if n.kind is Kind.SENTENCE][301]
+    walks = []
+    real_walk = Document.walk
+    monkeypatch.setattr(Document, "walk", lambda self: walks.append(1) or real_walk(self))
+    changed = doc.set_text(sentence.id, "Second of 150, typed anew.")
+    assert not walks and changed == [sentence.id]
+    assert "Second of 150, typed anew." in doc.to_markdown() and doc.node(sentence.id).parent.parent.plain == "Part 150"

@@ -166,3 +166,35 @@ def test_every_merge_markdown_reads_back(old, new):
     doc.merge_markdown(new)
     assert doc.to_markdown() == new
     assert_consistent(doc)
+
+
+@settings(max_examples=int(150 * SCALE), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(document, st.data())
+def test_an_edit_in_place_gives_what_the_general_path_gives(text, data):
+    """set_text's path for an edit that keeps the tree's shape (Document._replace_in_place) ends in the
+    same tree as the general one (`_edit`: re-nest and re-read everything): ids, order keys, last_change."""
+    fast = Document.from_markdown(text)
+    general = Document.from_records(fast.records())
+    node = _pick(fast, [Kind.SENTENCE, Kind.PARAGRAPH, Kind.HEADING, Kind.BLOCK], data)
+    if node is None:
+        return
+    new = data.draw({Kind.SENTENCE: sentence, Kind.PARAGRAPH: paragraph, Kind.HEADING: heading,
+                     Kind.BLOCK: block | paragraph}[node.kind])
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(Document, "_replace_in_place", lambda self, node, unit: False)
+        try:
+            general.set_text(node.id, new)
+        except InputRefused:
+            return
+    fast.set_text(node.id, new)
+    assert _named(fast) == _named(general) and fast.to_markdown() == general.to_markdown()
+    assert_consistent(fast)
+
+
+def _named(doc: Document) -> tuple[list, list]:
+    """The records and last_change, the ids of nodes the edit created named by their order (they are random)."""
+    name = {nid: f"new {i}" for i, nid in enumerate(doc.last_change.created)}
+    records = [(name.get(r.id, r.id), name.get(r.parent_id, r.parent_id), r.kind, r.order, r.level, r.text, r.tail)
+               for r in doc.records()]
+    change = doc.last_change
+    return records, [[name.get(i, i) for i in ids] for ids in (change.created, change.changed, change.deleted)]
