@@ -170,10 +170,11 @@ def unicode_verdict(robust: list[dict]) -> str:
     by_bits = sorted(scripts.values(), key=lambda r: r["bits_per_byte"])
     lo, hi = by_bits[0], by_bits[-1]
     worst = max(scripts.values(), key=lambda r: r["model_over_xz"] or 0)
+    uniform = ", worse than a uniform guess over bytes" if hi["bits_per_byte"] > 8 else ""
     return (head + f"Open. The byte model's side: it scores every script with no unknown symbol and no fallback "
             f"(the UDHR: English {en['bits_per_byte']:.3f} bits/byte, {en['model_over_xz']:.2f}× xz; the "
             f"{len(scripts)} non-Latin scripts {lo['bits_per_byte']:.3f} ({lo['language']}) to "
-            f"{hi['bits_per_byte']:.3f} ({hi['language']}), up to {worst['model_over_xz']:.2f}× xz "
+            f"{hi['bits_per_byte']:.3f} ({hi['language']}{uniform}), up to {worst['model_over_xz']:.2f}× xz "
             f"({worst['language']}), where an English-trained model knows little); " + todo)
 
 
