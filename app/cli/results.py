@@ -1,6 +1,6 @@
-"""`scriba results [--logs DIR] [--out DIR] [--boundaries [--model DIR] [--device D]]`: regenerate the results
-report (REPORT.md and its PNG plots) from the committed run logs; with --boundaries, first run the
-boundaries study on a model (CPU is fine) and write its log beside the runs' logs."""
+"""`scriba results [--logs DIR] [--out DIR] [--boundaries] [--robustness] [--model DIR] [--device D]`: regenerate
+the results report (REPORT.md and its PNG plots) from the committed run logs; with --boundaries or
+--robustness, first run that study on a model (CPU is fine) and write its log beside the runs' logs."""
 
 from __future__ import annotations
 
@@ -28,7 +28,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--boundaries", action="store_true",
                    help="first run the boundaries study on the model (held-out and corpus validation text) and "
                         "write logs/boundaries/metrics.jsonl")
-    p.add_argument("--val-docs", type=int, default=48, help="corpus validation documents in the study")
+    p.add_argument("--robustness", action="store_true",
+                   help="first run the robustness study on the model (perturbed held-out and corpus validation "
+                        "text, non-Latin scripts) and write logs/robustness/metrics.jsonl")
+    p.add_argument("--val-docs", type=int, help="corpus validation documents in a study (default: boundaries 48, "
+                                                "robustness 24)")
     add_engine_options(p)
     p.add_argument("-v", "--verbose", action="store_true")
     return p
@@ -44,25 +48,34 @@ def run(args) -> int:
     except ModuleNotFoundError as exc:
         return refuse(f"the results report needs {exc.name}: pip install 'scriba[results]'", NAME)
 
-    from engine.results.report import BOUNDARIES_LOG, build_report
+    from engine.results.report import BOUNDARIES_LOG, ROBUSTNESS_LOG, build_report
     from engine.results.runs import LogError
 
     out = Path(args.out) if args.out else _default_dir()
     logs = Path(args.logs) if args.logs else out / "logs"
     t0 = time.time()
-    if args.boundaries:
+    if args.boundaries or args.robustness:
         from app.cli.engine_commands import load_engine_for
         from engine.evaluate import InputRefused
         from engine.protocol import EngineUnavailable
-        from engine.results.study import StudyConfig, run_study, study_sets, write_records
+        from engine.results.study import write_records
 
-        cfg = StudyConfig(val_docs=args.val_docs)
         try:
-            train, sets = study_sets(cfg)
             engine = load_engine_for(args)
+            if args.boundaries:
+                from engine.results.study import StudyConfig, run_study, study_sets
+
+                cfg = StudyConfig(val_docs=args.val_docs or 48)
+                train, sets = study_sets(cfg)
+                write_records(run_study(engine, train, sets, cfg, model_name=engine.name), logs / BOUNDARIES_LOG)
+            if args.robustness:
+                from engine.results.robustness import RobustnessConfig, robustness_sets, run_robustness, script_texts
+
+                cfg = RobustnessConfig(val_docs=args.val_docs or 24)
+                write_records(run_robustness(engine, robustness_sets(cfg), script_texts(), cfg,
+                                             model_name=engine.name), logs / ROBUSTNESS_LOG)
         except (InputRefused, EngineUnavailable, FileNotFoundError) as exc:
             return refuse(str(exc) or type(exc).__name__, NAME)
-        write_records(run_study(engine, train, sets, cfg, model_name=engine.name), logs / BOUNDARIES_LOG)
     try:
         from engine.results.flops import ensure_flops
 
