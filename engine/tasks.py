@@ -331,10 +331,8 @@ def finish(task: Task, generated: str) -> str:
         m = _HEADING_LINE.match(line.strip())
         title = (m.group(2) or "") if m else line
         title = " ".join(title.strip().strip("#").split())
-        if cut_off and " " in title:  # the length limit stopped it: its last word may be half a word
-            title = title.rsplit(" ", 1)[0]
-        if len(title) > HEADING_MAX_CHARS:
-            title = title[:HEADING_MAX_CHARS + 1].rsplit(" ", 1)[0] if " " in title[:HEADING_MAX_CHARS + 1] else ""
+        if cut_off or len(title) > HEADING_MAX_CHARS:  # a run-on sentence, not a title: its first clause or nothing
+            title = _first_clause(title)
         title = title.rstrip(" ,;:-").removesuffix(".").rstrip()
         if not title:
             return ""
@@ -360,6 +358,17 @@ def finish(task: Task, generated: str) -> str:
                 lines.append(m.group(1) + " " + " ".join(m.group(2).split()))
         return "\n".join(lines)
     raise AssertionError(level)
+
+
+_CLAUSE_END = re.compile(r"[.!?](?=\s)|[,;:](?=\s)|\s[-\u2013\u2014]\s|\s\(")
+
+
+def _first_clause(title: str) -> str:
+    """The text before the first sentence or clause break of a title that ran on, when that is a title of at
+    least two words within HEADING_MAX_CHARS; else '' (a heading cut mid-sentence is no heading)."""
+    m = _CLAUSE_END.search(title)
+    head = title[: m.start()].strip() if m else ""
+    return head if len(head.split()) >= 2 and len(head) <= HEADING_MAX_CHARS else ""
 
 
 # ---------------------------------------------------------------------------------------- spans and budgets

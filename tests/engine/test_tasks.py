@@ -155,6 +155,13 @@ def test_finish_per_level():
     assert finish(head, "# Birds  of   prey #\nbody") == "### Birds of prey"
     assert finish(head, "Plain title") == "### Plain title"
     assert finish(head, "  \n") == ""
+    # cut by the length limit mid-sentence: its first clause, or nothing — never a cut-off sentence
+    run_on = "## This document proposes that writing documentation is a required feature, and therefore will be"
+    assert finish(head, run_on + " x" * 10) == "### This document proposes that writing documentation is a required feature"
+    assert finish(head, "The first example is the sentence. In the third example, you use the sentence as th" * 2) \
+        == "### The first example is the sentence"
+    assert finish(head, "word " * 30) == ""
+    assert finish(head, "A title (with a remark that runs on and on " + "and on " * 12) == "### A title"
     sec = Task(Action.EXPAND, "section", "", "", heading_level=2)
     assert finish(sec, "Body.\n\n\n\n### Sub\n\nMore.\n\n## Next\n\nNo.") == "Body.\n\n### Sub\n\nMore."
     assert finish(sec, "## Straight to a heading") == ""
