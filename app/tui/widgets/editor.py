@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from rich.segment import Segment
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.expand_tabs import expand_text_tabs_from_widths
 from textual.message import Message
@@ -66,6 +67,7 @@ class NodeEditor(TextArea):
         self._idle: Timer | None = None
         self._max_wait: Timer | None = None  # started by the first key after a recording; never restarted
         self._journal: Timer | None = None
+        self._title_selection: Selection | None = None  # a new heading's selected title (select_placeholder)
 
     # TextArea makes a new WrappedDocument for every text loaded (and the navigator reads it from here):
     # each one is made a FastWrappedDocument, which wraps long lines quickly (app/tui/widgets/wrapping.py)
@@ -116,6 +118,15 @@ class NodeEditor(TextArea):
         start = len(text) - len(text.lstrip("#").lstrip(" ")) if text.startswith("#") else 0
         last = text.count("\n")
         self.selection = Selection((0, start), (last, len(text) - (text.rfind("\n") + 1)))
+        self._title_selection = self.selection if start else None
+
+    async def _on_key(self, event: events.Key) -> None:
+        # A `#` typed first over a new heading's selected title retypes the whole line, so "## Title" sets
+        # the level instead of giving "# ## Title"; any other first key replaces only the title.
+        if event.character == "#" and self._title_selection is not None and self.selection == self._title_selection:
+            self.selection = Selection((0, 0), self._title_selection.end)
+        self._title_selection = None
+        await super()._on_key(event)
 
     def mark_recorded(self, text: str) -> None:
         """The app took `text` into the document: it is now the baseline."""

@@ -28,6 +28,21 @@ async def test_a_new_heading_opens_with_its_title_selected(make_app):
         assert node.kind.value == "heading" and node.level == 2
 
 
+async def test_a_hash_typed_first_over_a_new_headings_title_sets_its_level(make_app):
+    app = make_app()
+    async with app.run_test() as pilot:
+        await opened(pilot)
+        await select(pilot, "Finishing", "heading")
+        await pilot.press("h")
+        await wait_for(pilot, lambda: isinstance(app.focused, NodeEditor), what="the editor")
+        await pilot.press(*"### Deeper")
+        assert app.editor.text == "### Deeper"  # not "## ### Deeper"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: any(n.text == "### Deeper" for n in app.doc.walk()), what="the heading recorded")
+        [node] = [n for n in app.doc.walk() if n.text == "### Deeper"]
+        assert node.kind.value == "heading" and node.level == 3
+
+
 async def test_a_new_paragraph_opens_with_its_text_selected(make_app):
     app = make_app()
     async with app.run_test() as pilot:
