@@ -640,6 +640,8 @@ class Store:
                 if problem:
                     raise ConflictError(f"cannot merge with the changes made after revision {base_revision}: "
                                         f"{problem}; reload the document and try again")
+                if newest > base_revision:  # merged with another writer's changes: nest it as its Markdown reads
+                    target = _settled(target, current)
             return self._write_diff(s, doc_id, latest, current, target, change, order=order)
 
     def restore(self, doc_id: str, revision_id: int, node_id: str | None = None, *,

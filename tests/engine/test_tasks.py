@@ -157,7 +157,7 @@ def test_finish_per_level():
     assert finish(head, "  \n") == ""
     # cut by the length limit mid-sentence: its first clause, or nothing — never a cut-off sentence
     run_on = "## This document proposes that writing documentation is a required feature, and therefore will be"
-    assert finish(head, run_on + " x" * 10) == "### This document proposes that writing documentation is a required feature"
+    assert finish(head, run_on + " x" * 10) == "### " + run_on[3:run_on.index(",")]
     assert finish(head, "The first example is the sentence. In the third example, you use the sentence as th" * 2) \
         == "### The first example is the sentence"
     assert finish(head, "word " * 30) == ""

@@ -69,6 +69,24 @@ def test_restoring_a_deleted_last_paragraph_keeps_it_apart(store):
     assert_reads_back(now)
 
 
+def test_a_merge_nests_a_heading_as_its_markdown_reads(store):
+    """One writer makes the first H1 an H2 and deletes the second; the other inserts an H1 before both. Merged,
+    the H2 now follows an H1, so it belongs under it (found by the property test below)."""
+    doc_id = store.import_document("# alpha\n\n# beta\n").id
+    first, base = store.current(doc_id)
+    second = Document.from_records(first.records())
+    a, b = [n for n in first.walk() if n.kind is Kind.HEADING]
+    first.set_text(a.id, "## alpha")
+    first.delete(b.id)
+    second.insert(second.root.id, 0, "heading", "# gamma")
+    store.commit(doc_id, first, author="writer", operation="edit", base_revision=base)
+    store.commit(doc_id, second, author="writer", operation="edit", base_revision=base)
+    now = store.current(doc_id)[0]
+    assert now.to_markdown() == "# gamma\n\n## alpha\n"
+    assert now.node(a.id).parent.text == "# gamma"
+    assert_reads_back(now)
+
+
 # ---- property tests --------------------------------------------------------------------------------
 
 WORDS = ["alpha", "beta", "the", "model", "Dr.", "Smith", "e.g.", "3.5", "writes", "`code.x`", "[a](b.c)"]
