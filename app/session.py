@@ -82,6 +82,11 @@ def read_document_file(path: Path) -> str:
     return text
 
 
+def _place(node) -> tuple:
+    """Where a node sits in the tree's shape: its kind, level and parent."""
+    return node.kind, node.level, node.parent.id if node.parent is not None else None
+
+
 def _put_text(doc: Document, node_id: str, text: str) -> None:
     """Set `node_id`'s text; a text that no longer reads as its kind (a heading without its '#') is
     taken as Markdown in its place. InputRefused: not taken."""
@@ -488,7 +493,8 @@ class Session:
         InputRefused: not taken; KeyError: the node is gone; ConflictError: it was changed elsewhere
         since (the session then shows that version)."""
         doc = self.doc
-        kind = str(doc.node(node_id).kind)
+        node = doc.node(node_id)
+        kind, place = str(node.kind), _place(node)
         _put_text(doc, node_id, text)
         change = doc.last_change  # what the edit did (no pass over a big document's every node)
         if self.journal is not None and self._worker is not None:  # durable before it is queued
@@ -497,7 +503,8 @@ class Session:
                     what=f"your edit “{text.strip()[:40]}”")
         if self.doc is not doc:  # merged with another window's changes: a new tree
             return True
-        return bool(change.created or change.deleted)
+        # a heading whose level changed moves, with the sections after it, under another parent: same ids
+        return bool(change.created or change.deleted) or node_id not in doc or _place(doc.node(node_id)) != place
 
     def insert_after(self, node_id: str | None, kind: str) -> str:
         """A new paragraph (or heading) right after `node_id` (after a heading: a paragraph at the top of

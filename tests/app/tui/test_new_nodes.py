@@ -41,6 +41,9 @@ async def test_a_hash_typed_first_over_a_new_headings_title_sets_its_level(make_
         await wait_for(pilot, lambda: any(n.text == "### Deeper" for n in app.doc.walk()), what="the heading recorded")
         [node] = [n for n in app.doc.walk() if n.text == "### Deeper"]
         assert node.kind.value == "heading" and node.level == 3
+        # the outline shows it where the tree has it: under the section it now belongs to
+        shown = app.outline._by_id[node.id]
+        assert shown.parent.data.node_id == node.parent.id
 
 
 async def test_a_new_paragraph_opens_with_its_text_selected(make_app):
