@@ -25,7 +25,7 @@ from torch import Tensor
 from engine.bytes import CONTROL_BYTES
 from engine.protocol import Candidate, GenerationRequest
 from engine.sampling import Tables, counter_noise, row_key, sample_rows, stop_row
-from engine.state import tree_leaves, tree_map
+from engine.state import tree_cat, tree_leaves, tree_map
 
 log = logging.getLogger("scriba.engine")
 
@@ -175,17 +175,6 @@ def new_rows(job: DecodeJob, logits: Tensor, state, device) -> Rows:
                 torch.full((n,), float(req.top_p), device=device),
                 stop_row(job.stop_bytes).to(device).expand(n, -1).contiguous(),
                 tree_map(lambda t: t.repeat_interleave(n, dim=0) if t.dim() else t, state))
-
-
-def tree_cat(a, b):
-    """Two trees of per-row tensors stacked along the row dim (non-tensors such as LMState.position: a's)."""
-    if isinstance(a, Tensor):
-        return torch.cat([a, b], 0) if a.dim() else a
-    if dataclasses.is_dataclass(a):
-        return type(a)(**{f.name: tree_cat(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a)})
-    if isinstance(a, (list, tuple)):
-        return type(a)(tree_cat(x, y) for x, y in zip(a, b))
-    return a
 
 
 @dataclass

@@ -24,7 +24,7 @@ from engine.decode import BLOCK, DecodeJob, SlotDecoder
 from engine.layers import CausalAttention
 from engine.model import HNetLM, LMState
 from engine.protocol import Candidate, GenerationRequest
-from engine.state import tree_bytes, tree_map
+from engine.state import tree_bytes, tree_cat, tree_map
 
 log = logging.getLogger("scriba.engine")
 
@@ -191,8 +191,6 @@ class Sampler:
     def _forward_pieces(self, group: list[tuple["PrefillTask", int]]) -> list[tuple[Tensor, LMState]]:
         """The logits (1, 256) and state after each task's piece: one forward over all (rows padded to the
         longest, each row's state and logits taken at its own end); a piece alone runs unpadded."""
-        from engine.decode import tree_cat
-
         if len(group) == 1:
             task, end = group[0]
             ids = torch.tensor(list(task.prompt[task.done:end]), dtype=torch.long, device=self.device)[None]

@@ -32,6 +32,17 @@ def tree_select(keep: Tensor, new: Any, old: Any) -> Any:
     return new
 
 
+def tree_cat(a: Any, b: Any) -> Any:
+    """Two trees of per-row tensors stacked along the row dim (non-tensors such as LMState.position: a's)."""
+    if isinstance(a, Tensor):
+        return torch.cat([a, b], 0) if a.dim() else a
+    if dataclasses.is_dataclass(a):
+        return type(a)(**{f.name: tree_cat(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a)})
+    if isinstance(a, (list, tuple)):
+        return type(a)(tree_cat(x, y) for x, y in zip(a, b))
+    return a
+
+
 def tree_bytes(state: Any) -> int:
     """Memory held by a state, in bytes (for the prefix-state cache's budget)."""
     acc = [0]
