@@ -278,8 +278,12 @@ class StageStep:
     def _advance(self, down: Tensor, inner: list, zbar: Tensor, p: Tensor, b: Tensor) -> tuple[Tensor, list]:
         """The masked inner stack for the rows where b, then the EMA (the other rows keep zbar and state)."""
         z, inner = self.inner(down, inner, keep=b)
+        return self._smooth(z, zbar, p, b), inner
+
+    def _smooth(self, z: Tensor, zbar: Tensor, p: Tensor, b: Tensor) -> Tensor:
+        """The EMA of the inner network's output: zbar moves toward up(z) by p where b fired."""
         w = p.clamp(P_EPS, 1 - P_EPS)[:, None]
-        return torch.where(b[:, None], w * self.up(z) + (1 - w) * zbar, zbar), inner
+        return torch.where(b[:, None], w * self.up(z) + (1 - w) * zbar, zbar)
 
     def _leave(self, res: Tensor, zbar: Tensor, dec: list) -> tuple[Tensor, list]:
         y, dec = self.decoder(res + zbar, dec)
@@ -298,8 +302,7 @@ class StageStep:
             else:
                 z, stepped, inner_fired = self.inner(down, st.inner)
                 inner_state = tree_select(b, stepped, st.inner)
-                w = p.clamp(P_EPS, 1 - P_EPS)[:, None]
-                zbar = torch.where(b[:, None], w * self.up(z) + (1 - w) * st.zbar, st.zbar)
+                zbar = self._smooth(z, st.zbar, p, b)
         y, dec = self.leave(res, zbar, st.decoder)
         fired = [b] + [b & f for f in inner_fired]
         return y, StageState(enc, k, torch.ones_like(st.has_prev), inner_state, zbar, dec), fired
