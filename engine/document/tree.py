@@ -286,9 +286,7 @@ class Document(Edits):
                 del self._by_id[n.id]
         self._by_id.update((n.id, n) for n in new)
         self._layout = None
-        self.last_change = Change(created=[i for i in now if i not in was],
-                                  changed=[i for i in now if i in was and now[i] != was[i]],
-                                  deleted=[i for i in was if i not in now])
+        self.last_change = _change(was, now)
         return True
 
     @staticmethod
@@ -409,12 +407,7 @@ class Document(Edits):
         return {n.id: _state(n) for n in self.walk()}
 
     def _diff(self, before: dict[str, tuple]) -> None:
-        after = self._snapshot()
-        self.last_change = Change(
-            created=[i for i in after if i not in before],
-            changed=[i for i in after if i in before and after[i] != before[i]],
-            deleted=[i for i in before if i not in after],
-        )
+        self.last_change = _change(before, self._snapshot())
 
 
 # ---- helpers ---------------------------------------------------------------------------------------
@@ -425,6 +418,13 @@ def _rekey(children: list[Node]) -> None:
         return
     for child, key in zip(children, repair_keys(keys)):
         child.order = key
+
+
+def _change(before: dict[str, tuple], after: dict[str, tuple]) -> Change:
+    """The Change between two snapshots ({id: _state}) of the same nodes."""
+    return Change(created=[i for i in after if i not in before],
+                  changed=[i for i in after if i in before and after[i] != before[i]],
+                  deleted=[i for i in before if i not in after])
 
 
 def _state(node: Node) -> tuple:
