@@ -95,9 +95,9 @@ def load_engine(model_dir: str | Path | None = None, backend: str = "auto",
     """Load a model directory (default: the bundled model) onto `device` ("cpu", "cuda", or None = the
     GPU if there is one). On CUDA, `warm_up` compiles the kernels and captures the decoding graphs now,
     so no request pays for them (Sampler.warm_up). On a CPU, `compile_cpu` compiles the decoding step
-    (engine/cpu_compile.py; SCRIBA_CPU_COMPILE=1 or 0 overrides it). Off by default: its gain over the eager
-    fused step measured 0.97-1.6x on a loaded 2-core machine, and a cold compile delays the first request by
-    1-2 minutes; a quiet-machine `scriba bench --model` decides. Raises EngineUnavailable with a one-line reason."""
+    (engine/cpu_compile.py; SCRIBA_CPU_COMPILE=1 or 0 overrides it). Off by default: it gains 1.2-1.3x over the
+    eager fused step (README), and a cold compile would delay the first request by 1-2 minutes. Raises
+    EngineUnavailable with a one-line reason."""
     import torch
 
     from engine.kernels.env import configure_triton_cache

@@ -215,7 +215,7 @@ def parse_example(data: bytes) -> tuple[Task, str, str | None]:
     task.old = _decode(vals[OLD]) if OLD in vals else None
     task.instruction = _decode(vals[INSTRUCTION]) if INSTRUCTION in vals else None
     head = suffix_head(task.suffix) if order == "spm" else ""
-    if _decode(vals.get(SUFFIX_HEAD, b"")) != head or (head and SUFFIX_HEAD not in vals):
+    if _decode(vals.get(SUFFIX_HEAD, b"")) != head:  # missing where the suffix has text, or not its head
         raise TaskFormatError("the SPM suffix head must be the suffix's first line (engine.tasks.suffix_head)")
     rest = vals[FIM_MIDDLE]
     middle = None
