@@ -11,35 +11,40 @@ from app.tui.widgets.editor import NodeEditor
 pytestmark = pytest.mark.asyncio
 
 
+async def new_node_after_finishing(pilot, key: str) -> None:
+    """`key` (h or n) on the essay's "Finishing" heading, until the new node is open in the editor."""
+    await opened(pilot)
+    await select(pilot, "Finishing", "heading")
+    await pilot.press(key)
+    await wait_for(pilot, lambda: isinstance(pilot.app.focused, NodeEditor), what="the editor")
+
+
+async def typed_and_recorded(pilot, text: str):
+    """Type `text` into the open editor, leave it, and return the node it was recorded as."""
+    await pilot.press(*text)
+    start = pilot.app.editor.text
+    await pilot.press("escape")
+    await wait_for(pilot, lambda: any(n.text == start for n in pilot.app.doc.walk()), what="the node recorded")
+    [node] = [n for n in pilot.app.doc.walk() if n.text == start]
+    return node
+
+
 async def test_a_new_heading_opens_with_its_title_selected(make_app):
     app = make_app()
     async with app.run_test() as pilot:
-        await opened(pilot)
-        await select(pilot, "Finishing", "heading")
-        await pilot.press("h")
-        await wait_for(pilot, lambda: isinstance(app.focused, NodeEditor), what="the editor")
+        await new_node_after_finishing(pilot, "h")
         assert app.editor.selected_text == "New section"
-        await pilot.press(*"Why long documents fail")
-        assert app.editor.text == "## Why long documents fail"
-        await pilot.press("escape")
-        await wait_for(pilot, lambda: any(n.text == "## Why long documents fail" for n in app.doc.walk()),
-                       what="the heading recorded")
-        [node] = [n for n in app.doc.walk() if n.text == "## Why long documents fail"]
+        node = await typed_and_recorded(pilot, "Why long documents fail")
+        assert node.text == "## Why long documents fail"
         assert node.kind.value == "heading" and node.level == 2
 
 
 async def test_a_hash_typed_first_over_a_new_headings_title_sets_its_level(make_app):
     app = make_app()
     async with app.run_test() as pilot:
-        await opened(pilot)
-        await select(pilot, "Finishing", "heading")
-        await pilot.press("h")
-        await wait_for(pilot, lambda: isinstance(app.focused, NodeEditor), what="the editor")
-        await pilot.press(*"### Deeper")
-        assert app.editor.text == "### Deeper"  # not "## ### Deeper"
-        await pilot.press("escape")
-        await wait_for(pilot, lambda: any(n.text == "### Deeper" for n in app.doc.walk()), what="the heading recorded")
-        [node] = [n for n in app.doc.walk() if n.text == "### Deeper"]
+        await new_node_after_finishing(pilot, "h")
+        node = await typed_and_recorded(pilot, "### Deeper")
+        assert node.text == "### Deeper"  # not "## ### Deeper"
         assert node.kind.value == "heading" and node.level == 3
         # the outline shows it where the tree has it: under the section it now belongs to
         shown = app.outline._by_id[node.id]
@@ -49,10 +54,7 @@ async def test_a_hash_typed_first_over_a_new_headings_title_sets_its_level(make_
 async def test_a_new_paragraph_opens_with_its_text_selected(make_app):
     app = make_app()
     async with app.run_test() as pilot:
-        await opened(pilot)
-        await select(pilot, "Finishing", "heading")
-        await pilot.press("n")
-        await wait_for(pilot, lambda: isinstance(app.focused, NodeEditor), what="the editor")
+        await new_node_after_finishing(pilot, "n")
         assert app.editor.selected_text == "New paragraph."
         await pilot.press(*"Start here.")
         assert app.editor.text == "Start here."
