@@ -15,7 +15,8 @@ what `make_task` builds for that node and action with the same byte budgets. The
 FIM examples use PSM or SPM order (spm_rate). A share (instruction_rate) of sentence, paragraph and section
 examples carry an instruction made of forms true of their middle (engine.instructions: words it contains,
 its length, its opening words, list or prose), without the old text, exactly as `make_task` sends such an
-instruction; their action is "instruct". Heading lines longer than max_heading_bytes are not used.
+instruction; their action is "instruct". Heading lines longer than max_heading_bytes are not used. A share
+(short_prefix_rate) of FIM examples keep at most SHORT_PREFIX_BYTES of prefix, so the suffix is worth reading.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from engine.spans import ACTION_OF, NODE_KINDS, ROW, SpanRow, SpanTable, span_ta
 from engine.tasks import Action, Task
 
 KINDS = EXAMPLE_KINDS
+SHORT_PREFIX_BYTES = 1024  # the longest prefix a short_prefix_rate example keeps
 DEFAULT_MIXTURE = {"plain": 0.5, "sentence": 0.14, "paragraph": 0.14, "section": 0.08, "heading": 0.09,
                    "outline": 0.05, "history": 0.0}
 assert set(DEFAULT_MIXTURE) == set(KINDS), "the default mixture names every example kind of the registry"
@@ -54,6 +56,7 @@ class DataConfig:
     augment: float = 0.0  # share of training documents rewritten whole into other formats (engine.augment)
     instruction_rate: float = 0.0  # share of sentence/paragraph/section examples given an instruction
     max_heading_bytes: int = 120  # a longer heading line is no heading a summarise should learn to write
+    short_prefix_rate: float = 0.0  # share of FIM examples whose prefix is cut to min_context..SHORT_PREFIX_BYTES
 
     @classmethod
     def from_dict(cls, d: dict) -> "DataConfig":
@@ -146,8 +149,14 @@ class ExampleBuilder:
         pre_have = utf8_len(task.prefix[-room:])
         suf_have = utf8_len(task.suffix[:room])
         pre_want = min(pre_have, int(room * share))
+        short = bool(self.cfg.short_prefix_rate) and bool(task.suffix.strip()) \
+            and rng.random() < self.cfg.short_prefix_rate
+        if short:
+            # with a long prefix the suffix adds little a small model cannot guess, so it learns to ignore it;
+            # a short prefix makes the suffix the better evidence, and the model learns to read it
+            pre_want = min(pre_want, rng.randint(self.cfg.min_context, SHORT_PREFIX_BYTES))
         suf_b = min(suf_have, room - pre_want)
-        pre_b = min(pre_have, room - suf_b)
+        pre_b = min(pre_have, room - suf_b, pre_want if short else room)
         prompt = tasks.build_prompt(tasks.fit(task, pre_b, suf_b), order).data
         data = prompt + middle.encode("utf-8") + bytes([EOS])
         assert len(data) <= budget, (len(data), budget)

@@ -124,6 +124,28 @@ def test_examples_of_every_kind_on_a_small_document():
         (_check_outline_example if kind == "outline" else _check_node_example)(ex, Document.from_markdown(doc.text))
 
 
+def test_short_prefix_examples_keep_a_short_prefix_and_the_full_suffix_room():
+    """short_prefix_rate=1: every FIM example with a suffix keeps at most SHORT_PREFIX_BYTES of prefix (its
+    heading path aside) and is still the editor's prompt for its node; rate 0 keeps prefixes long."""
+    from engine.examples import SHORT_PREFIX_BYTES
+
+    doc = SourceDoc("d", "test", "", MD * 40)
+    prefixes = {}
+    for rate in (0.0, 1.0):
+        b = ExampleBuilder(DataConfig(seq_len=4096, short_prefix_rate=rate))
+        rng = random.Random(3)
+        sizes = []
+        for _ in range(30):
+            ex = b.build(rng, "paragraph", doc, 4096)
+            task, _, _ = parse_example(ex.data)
+            if task.suffix.strip():
+                sizes.append(ex.budgets[0])
+                _check_node_example(ex, Document.from_markdown(doc.text))
+        prefixes[rate] = sizes
+    assert prefixes[1.0] and max(prefixes[1.0]) <= SHORT_PREFIX_BYTES
+    assert sum(prefixes[0.0]) / len(prefixes[0.0]) > 2 * SHORT_PREFIX_BYTES
+
+
 def _sample(corpus_dir, per_source: int = 4):
     """The first documents of each corpus source (for classics: whole books)."""
     for f in sorted(corpus_dir.glob("*.jsonl.xz")):
