@@ -22,8 +22,6 @@ States have the reference's layout (StageState / MixerState), so prefill states,
 from __future__ import annotations
 
 import logging
-import threading
-from contextlib import contextmanager
 
 import torch
 import torch.nn as nn
@@ -32,7 +30,7 @@ from torch import Tensor
 
 from engine.hnet import P_EPS, Stage, StageState
 from engine.layers import Stack
-from engine.ssm import Mamba2Mixer, MixerState
+from engine.ssm import Mamba2Mixer, MixerState, cpu_scan
 from engine.state import tree_select
 
 log = logging.getLogger("scriba.engine")
@@ -84,19 +82,10 @@ class FusedLinear:
         return F.linear(x, self.w)
 
 
-_prefill = threading.local()
-
-
-@contextmanager
-def fast_prefill():
-    """PrefillLinears take their bf16 path inside this block (the sampler's prefill); scoring and
-    inspection outside it keep the reference fp32 matmuls, so bits per byte are the reference's."""
-    before = getattr(_prefill, "on", False)
-    _prefill.on = True
-    try:
-        yield
-    finally:
-        _prefill.on = before
+# PrefillLinears take their bf16 path inside `fast_prefill()` (the sampler's prefill), and the Mamba-2 layers
+# and the EMA their fast CPU scans (engine/ssm/cpu_scan.py); scoring and inspection outside it keep the
+# reference fp32 arithmetic, so bits per byte are the reference's.
+fast_prefill = cpu_scan.fast_prefill
 
 
 class PrefillLinear(nn.Linear):
@@ -114,9 +103,8 @@ class PrefillLinear(nn.Linear):
         return lin
 
     def forward(self, x: Tensor) -> Tensor:
-        if (self.fast and getattr(_prefill, "on", False) and x.dim() == 3 and x.shape[1] >= self.MIN_ROWS
-                and x.device.type == "cpu" and not torch.is_grad_enabled()):
-            y = F.linear(x.to(torch.bfloat16), self.q_bf16).float() * self.scale
+        if self.fast and x.dim() == 3 and x.shape[1] >= self.MIN_ROWS and cpu_scan.active(x):
+            y = torch.mul(F.linear(x.to(torch.bfloat16), self.q_bf16), self.scale)  # fp32: one pass, not two
             return y if self.bias is None else y + self.bias
         return super().forward(x)
 

@@ -175,6 +175,54 @@ def test_prefill_bf16_matmuls_within_tolerance_and_scoring_unchanged():
         assert torch.equal(m(ids).logits, ref)
 
 
+PREFILL_LENGTHS = [1, 1023, 1024, 1025, 4096]  # around the 1,024-byte prefill segment and the 64-position chunk
+
+
+def _document(n: int) -> bytes:
+    return (TEXT * (n // len(TEXT) + 1))[:n]
+
+
+@pytest.mark.parametrize("nbytes", PREFILL_LENGTHS)
+@pytest.mark.parametrize("name", ["tiny", "tiny-2stage"])
+def test_fp32_prefill_with_the_cpu_scans_equals_the_reference(name, nbytes):
+    """A float checkpoint: Sampler.prefill (1,024-byte segments, the fast CPU scans and EMA of
+    engine/ssm/cpu_scan.py inside fast_prefill()) against one reference forward over the whole prompt:
+    fp32 rounding only, in the logits after the prompt and in every state tensor."""
+    from engine.generate import Sampler
+
+    m = model(name, seed=nbytes)
+    m.set_fast_step(True)
+    prompt = _document(nbytes)
+    logits, state = Sampler(m).prefill(prompt, cache=False)
+    with torch.inference_mode():
+        ref = m(torch.tensor([list(prompt)]), return_state=True)
+    torch.testing.assert_close(logits, ref.logits[:, -1], **FP32)
+    for x, y in zip(tree_leaves(state.backbone), tree_leaves(ref.state.backbone), strict=True):
+        torch.testing.assert_close(x, y, **FP32) if x.is_floating_point() else torch.testing.assert_close(x, y)
+
+
+@pytest.mark.parametrize("nbytes", PREFILL_LENGTHS)
+def test_bundled_prefill_stays_within_tolerance_of_the_reference(bundled, nbytes):
+    """The bundled int8 model: the product's prefill (bf16 matmuls on the int8 weights, the fast CPU scans)
+    against the reference forward (fp32 matmuls on the dequantised weights, the reference scans) over the
+    whole prompt: the int8 tolerances of the decoding step for the logits, and the state's."""
+    from engine.generate import Sampler
+
+    prompt = _document(nbytes)
+    logits, state = Sampler(bundled).prefill(prompt, cache=False)
+    with torch.inference_mode():
+        ref = bundled(torch.tensor([list(prompt)]), return_state=True)
+    ref_logits = ref.logits[:, -1]
+    tv = 0.5 * (torch.softmax(logits, -1) - torch.softmax(ref_logits, -1)).abs().sum()
+    assert (logits - ref_logits).abs().max() <= INT8_LOGITS and tv <= INT8_TV  # measured: 0.036, 0.003 at most
+    assert rel_state_diff(ref.state.backbone, state.backbone) <= INT8_STATE  # measured: 0.007 at most
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    return HNetLM.load(bundled_model_dir(), device="cpu", backend="torch")
+
+
 # ---------------------------------------------------------------- the compiled regions (engine/cpu_compile.py)
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["tiny", "tiny-2stage"])
