@@ -136,7 +136,10 @@ class Mamba2Mixer(nn.Module):
             scan = cpu_scan.ssd_scan if fast else reference.ssd_scan
             y, final = scan(x, dt, A, B, C, cpu_scan.CHUNK if fast else self.chunk_size, D=self.D, initial_state=init)
             y = rearrange(y, "b l h p -> b l (h p)")
-            y = reference.rmsnorm_gated(y, z, self.norm.weight, self.eps, self.d_inner // self.ngroups)
+            if fast and self.ngroups == 1 and y.dtype == torch.float32 and z.dtype == torch.float32:
+                y = cpu_scan.rmsnorm_gated(y, z, self.norm.weight, self.eps)
+            else:
+                y = reference.rmsnorm_gated(y, z, self.norm.weight, self.eps, self.d_inner // self.ngroups)
         out = self.out_proj(y)
         return out, (MixerState(conv_state, final.float()) if return_state else None)
 

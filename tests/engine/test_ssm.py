@@ -183,3 +183,11 @@ def test_cpu_causal_conv_equals_reference_conv():
     w, bias = torch.randn(48, 1, 4), torch.randn(48)
     torch.testing.assert_close(cpu_scan.causal_conv(full, w, bias), cpu_scan.causal_conv_reference(full, w, bias),
                                **SCAN_FP32)
+
+
+def test_cpu_gated_norm_equals_reference():
+    from engine.ssm import cpu_scan
+    from engine.ssm.reference import rmsnorm_gated
+
+    x, z, w = torch.randn(2, 50, 640), torch.randn(2, 50, 640), torch.randn(640)
+    torch.testing.assert_close(cpu_scan.rmsnorm_gated(x, z, w, 1e-5), rmsnorm_gated(x, z, w, 1e-5, 640), **SCAN_FP32)
