@@ -22,6 +22,8 @@ States have the reference's layout (StageState / MixerState), so prefill states,
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 import torch
 import torch.nn as nn
@@ -317,6 +319,7 @@ class FastStep:
         self.model, self.int8_weights = model, int8 or {}
         self.compiled: str | None = None  # what compile() made of the regions, once it ran (said by describe)
         self.compiled_on = False
+        self.compiling: threading.Thread | None = None  # compile_in_background()'s thread, while it runs
 
     def set_prefill(self, enabled: bool) -> int:
         """bf16 prefill matmuls on the int8 weights (PrefillLinear), or the reference fp32 ones."""
@@ -331,6 +334,36 @@ class FastStep:
         self.compiled_on = not self.compiled.startswith("eager")
         return self.compiled
 
+    def compile_in_background(self, batches=(1, 2, 3)) -> threading.Thread:
+        """Compile the regions on a thread of their own while this step keeps decoding eagerly, then switch to
+        them between two steps. The compile runs on a shadow FastStep built from the same weights (its own
+        region objects, so the step that decodes meanwhile never meets a half-built graph) and the switch is
+        one attribute: a step in flight finishes on the regions it started with. Nothing waits for it; a
+        failure leaves the eager regions, logged and said by describe(). Returns the (daemon) thread."""
+        shadow = FastStep(self.model, self.int8_weights or None)
+        started = time.perf_counter()
+
+        def run():
+            how = shadow.compile(batches)
+            if shadow.compiled_on:
+                self.backbone = shadow.backbone  # the switch: the next step runs the compiled regions
+                self.compiled_on = True
+                how = f"{how}, in the background: running {time.perf_counter() - started:.0f} s after load"
+                log.info("CPU decoding: switched to the compiled regions (%s)", how)
+            self.compiled, self.compiling = how, None
+
+        self.compiling = threading.Thread(target=run, name="scriba-cpu-compile", daemon=True)
+        self.compiling.start()
+        log.info("CPU decoding: compiling the step's regions in the background; eager regions until then")
+        return self.compiling
+
+    def wait_compiled(self, timeout: float | None = None) -> bool:
+        """Wait for a background compile (if one runs). Returns whether compiled regions run now."""
+        thread = self.compiling
+        if thread is not None:
+            thread.join(timeout)
+        return self.compiled_on
+
     def use_compiled(self, enabled: bool) -> bool:
         """Switch between the compiled regions (once compile() built them) and the eager ones. Returns
         whether compiled regions run now."""
@@ -342,7 +375,9 @@ class FastStep:
     def describe(self) -> str:
         how = ("fused step, int8 weights x bf16 activations (torch._weight_int8pack_mm); prefill matmuls "
                "int8 weights x bf16 activations" if self.int8 else "fused step, fp32 weights")
-        if self.compiled is None or not (self.compiled_on or self.compiled.startswith("eager")):
+        if self.compiling is not None:
+            regions = "eager regions (compiling in the background: compiled regions take over when ready)"
+        elif self.compiled is None or not (self.compiled_on or self.compiled.startswith("eager")):
             regions = "eager regions"
         else:
             regions = self.compiled  # what was compiled, or why nothing was
