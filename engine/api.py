@@ -91,12 +91,16 @@ class InProcessEngine:
 
 
 def load_engine(model_dir: str | Path | None = None, backend: str = "auto",
-                device: str | None = None, warm_up: bool = True, compile_cpu: bool = False) -> InProcessEngine:
+                device: str | None = None, warm_up: bool = True,
+                compile_cpu: bool | str = False) -> InProcessEngine:
     """Load a model directory (default: the bundled model) onto `device` ("cpu", "cuda", or None = the
     GPU if there is one). On CUDA, `warm_up` compiles the kernels and captures the decoding graphs now,
     so no request pays for them (Sampler.warm_up). On a CPU, `compile_cpu` compiles the decoding step
-    (engine/cpu_compile.py; SCRIBA_CPU_COMPILE=1 or 0 overrides it). Off by default: it gains 1.2-1.3x over the
-    eager fused step (README), and a cold compile would delay the first request by 1-2 minutes. Raises
+    (engine/cpu_compile.py: 1.2-1.3x over the eager fused step, README): "background" (the editor and the
+    server) returns at once and decodes eagerly until the compiled regions take over (FastStep.
+    compile_in_background: a cold compile takes 1-2 minutes, which no writer should wait for); True compiles
+    before returning (scriba bench); False not at all (one-shot commands, which would exit before it ends).
+    SCRIBA_CPU_COMPILE=0 turns it off, =1 on (in the background where the caller asked for that). Raises
     EngineUnavailable with a one-line reason."""
     import torch
 
@@ -128,6 +132,9 @@ def load_engine(model_dir: str | Path | None = None, backend: str = "auto",
     if model.fast_step is not None:
         from engine.cpu_compile import compile_wanted
 
-        if compile_wanted(compile_cpu):
-            log.info("decoding on cpu: %s", model.fast_step.compile())
+        if compile_wanted(bool(compile_cpu)):
+            if compile_cpu == "background":
+                model.fast_step.compile_in_background()
+            else:
+                log.info("decoding on cpu: %s", model.fast_step.compile())
     return engine

@@ -104,6 +104,12 @@ def compile_step(step, batches=(1, 2, 3)) -> str:
     if not regions:
         return "eager regions (no region can be compiled: attention layers)"
     configure_inductor_cache()
+    # Dynamo counts graphs per code object: the stages of a 2-stage model share StageStep._enter, and each
+    # stage x batch size x state layout (allocated, then a step's output) is a graph of its own: 12 for
+    # batches 1-3, over the default limit of 8 (hit, the compile failed and the step stayed eager)
+    import torch._dynamo.config as dynamo_config
+
+    dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, 64)
     eager = {(id(obj), name): getattr(obj, f"_{name}") for obj, name in regions}
     t0 = time.perf_counter()
     try:

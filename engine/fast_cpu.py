@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from contextlib import contextmanager
+import time
 
 import torch
 import torch.nn as nn
@@ -32,7 +32,7 @@ from torch import Tensor
 
 from engine.hnet import P_EPS, Stage, StageState
 from engine.layers import Stack
-from engine.ssm import Mamba2Mixer, MixerState
+from engine.ssm import Mamba2Mixer, MixerState, cpu_scan
 from engine.state import tree_select
 
 log = logging.getLogger("scriba.engine")
@@ -84,19 +84,10 @@ class FusedLinear:
         return F.linear(x, self.w)
 
 
-_prefill = threading.local()
-
-
-@contextmanager
-def fast_prefill():
-    """PrefillLinears take their bf16 path inside this block (the sampler's prefill); scoring and
-    inspection outside it keep the reference fp32 matmuls, so bits per byte are the reference's."""
-    before = getattr(_prefill, "on", False)
-    _prefill.on = True
-    try:
-        yield
-    finally:
-        _prefill.on = before
+# PrefillLinears take their bf16 path inside `fast_prefill()` (the sampler's prefill), and the Mamba-2 layers
+# and the EMA their fast CPU scans (engine/ssm/cpu_scan.py); scoring and inspection outside it keep the
+# reference fp32 arithmetic, so bits per byte are the reference's.
+fast_prefill = cpu_scan.fast_prefill
 
 
 class PrefillLinear(nn.Linear):
@@ -114,9 +105,8 @@ class PrefillLinear(nn.Linear):
         return lin
 
     def forward(self, x: Tensor) -> Tensor:
-        if (self.fast and getattr(_prefill, "on", False) and x.dim() == 3 and x.shape[1] >= self.MIN_ROWS
-                and x.device.type == "cpu" and not torch.is_grad_enabled()):
-            y = F.linear(x.to(torch.bfloat16), self.q_bf16).float() * self.scale
+        if self.fast and x.dim() == 3 and x.shape[1] >= self.MIN_ROWS and cpu_scan.active(x):
+            y = torch.mul(F.linear(x.to(torch.bfloat16), self.q_bf16), self.scale)  # fp32: one pass, not two
             return y if self.bias is None else y + self.bias
         return super().forward(x)
 
@@ -329,6 +319,7 @@ class FastStep:
         self.model, self.int8_weights = model, int8 or {}
         self.compiled: str | None = None  # what compile() made of the regions, once it ran (said by describe)
         self.compiled_on = False
+        self.compiling: threading.Thread | None = None  # compile_in_background()'s thread, while it runs
 
     def set_prefill(self, enabled: bool) -> int:
         """bf16 prefill matmuls on the int8 weights (PrefillLinear), or the reference fp32 ones."""
@@ -343,6 +334,36 @@ class FastStep:
         self.compiled_on = not self.compiled.startswith("eager")
         return self.compiled
 
+    def compile_in_background(self, batches=(1, 2, 3)) -> threading.Thread:
+        """Compile the regions on a thread of their own while this step keeps decoding eagerly, then switch to
+        them between two steps. The compile runs on a shadow FastStep built from the same weights (its own
+        region objects, so the step that decodes meanwhile never meets a half-built graph) and the switch is
+        one attribute: a step in flight finishes on the regions it started with. Nothing waits for it; a
+        failure leaves the eager regions, logged and said by describe(). Returns the (daemon) thread."""
+        shadow = FastStep(self.model, self.int8_weights or None)
+        started = time.perf_counter()
+
+        def run():
+            how = shadow.compile(batches)
+            if shadow.compiled_on:
+                self.backbone = shadow.backbone  # the switch: the next step runs the compiled regions
+                self.compiled_on = True
+                how = f"{how}, in the background: running {time.perf_counter() - started:.0f} s after load"
+                log.info("CPU decoding: switched to the compiled regions (%s)", how)
+            self.compiled, self.compiling = how, None
+
+        self.compiling = threading.Thread(target=run, name="scriba-cpu-compile", daemon=True)
+        self.compiling.start()
+        log.info("CPU decoding: compiling the step's regions in the background; eager regions until then")
+        return self.compiling
+
+    def wait_compiled(self, timeout: float | None = None) -> bool:
+        """Wait for a background compile (if one runs). Returns whether compiled regions run now."""
+        thread = self.compiling
+        if thread is not None:
+            thread.join(timeout)
+        return self.compiled_on
+
     def use_compiled(self, enabled: bool) -> bool:
         """Switch between the compiled regions (once compile() built them) and the eager ones. Returns
         whether compiled regions run now."""
@@ -354,7 +375,9 @@ class FastStep:
     def describe(self) -> str:
         how = ("fused step, int8 weights x bf16 activations (torch._weight_int8pack_mm); prefill matmuls "
                "int8 weights x bf16 activations" if self.int8 else "fused step, fp32 weights")
-        if self.compiled is None or not (self.compiled_on or self.compiled.startswith("eager")):
+        if self.compiling is not None:
+            regions = "eager regions (compiling in the background: compiled regions take over when ready)"
+        elif self.compiled is None or not (self.compiled_on or self.compiled.startswith("eager")):
             regions = "eager regions"
         else:
             regions = self.compiled  # what was compiled, or why nothing was

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from engine.config import ModelConfig
 from engine.layers import Stack
-from engine.ssm import kernels, reference
+from engine.ssm import cpu_scan, kernels, reference
 from engine.state import tree_select
 
 P_EPS = 1e-4  # keeps the EMA weight inside (0, 1) so its log-decay is finite
@@ -69,6 +69,8 @@ def ema(z: Tensor, weight: Tensor, init: Tensor | None, backend: str, chunk_size
     b, m, d = z.shape
     if m == 0:  # a prefill segment with no chunk in it: the Triton scan reads out of bounds on an empty sequence
         return z
+    if backend != "mamba_ssm" and cpu_scan.active(z):  # the CPU prefill: one decay matrix for all channels
+        return cpu_scan.ema(z, weight, init)
     hd = math.gcd(d, 64)
     dt = -torch.log1p(-weight.float())  # (b, m)
     x = (z.float() * (weight.float() / dt)[..., None]).view(b, m, d // hd, hd)

@@ -6,6 +6,7 @@ stream) compute the same function; tests/test_model.py holds them to it for ever
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -169,8 +170,11 @@ class HNetLM(nn.Module):
         return how
 
     def fast_prefill(self):
-        """Context for a prefill pass: the bf16 prefill matmuls run inside it where set_fast_step built them."""
-        from engine.fast_cpu import fast_prefill
+        """Context for a prefill pass: while the fused CPU step is on (set_fast_step), the bf16 prefill matmuls
+        and the fast CPU scans (engine/ssm/cpu_scan.py) run inside it; otherwise the reference does."""
+        if self.fast_step is None:
+            return contextlib.nullcontext()
+        from engine.ssm.cpu_scan import fast_prefill
 
         return fast_prefill()
 

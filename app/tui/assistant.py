@@ -85,7 +85,9 @@ class Assistant:
             # torch loads here, in a worker, after the document is on screen
             from engine.api import load_engine  # noqa: PLC0415
 
-            engine = load_engine(self.options.model_dir, backend=self.options.backend, device=self.options.device)
+            # on a CPU the decoding step compiles in the background: the first request runs eagerly at once
+            engine = load_engine(self.options.model_dir, backend=self.options.backend, device=self.options.device,
+                                 compile_cpu="background")
         except Exception as exc:  # noqa: BLE001 - EngineUnavailable, no torch, …: say it, keep running
             self.screen.post_message(EngineFailed(str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
             return

@@ -89,7 +89,8 @@ def serve(host: str = "127.0.0.1", port: int = 8421, model_dir=None, device: str
     from engine.serve.auth import default_token_path, token_policy
 
     token, created = token_policy(host, token_file)
-    engine = load_engine(model_dir, backend=backend, device=device)
+    # on a CPU the decoding step compiles in the background, the first requests decoded eagerly meanwhile
+    engine = load_engine(model_dir, backend=backend, device=device, compile_cpu="background")
     app = create_app(engine, limits, token=token)
     info = engine.info()
     log.info("serving", extra={"fields": {"host": host, "port": port, "model": info.model,

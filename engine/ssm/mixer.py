@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor
 
-from engine.ssm import kernels, reference
+from engine.ssm import cpu_scan, kernels, reference
 
 TRITON_CHUNK = 256  # chunk length the Triton kernels are tuned for
 
@@ -87,13 +87,18 @@ class Mamba2Mixer(nn.Module):
                              rmsnorm_eps=self.eps, outproj_weight=self.out_proj.weight, outproj_bias=None,
                              headdim=self.headdim, ngroups=self.ngroups, norm_before_gate=False), None
         z, xBC, dt = torch.split(zxbcdt, [self.d_inner, self.conv_dim, self.nheads], dim=-1)
+        fast = self.backend == "torch" and cpu_scan.active(u)  # the CPU prefill's kernels (engine/ssm/cpu_scan.py)
 
         xBC_t = xBC.transpose(1, 2)
         if state is None:
             history = xBC_t.new_zeros(xBC_t.shape[0], self.conv_dim, self.d_conv - 1)
         else:
             history = state.conv[..., 1:].to(xBC_t.dtype)
-        full = torch.cat([history, xBC_t], dim=-1)
+        if fast:  # (b, d_conv - 1 + l, conv_dim), the in_proj's layout; `full` is its channels-first view
+            full_rows = torch.cat([history.transpose(1, 2), xBC], dim=1)
+            full = full_rows.transpose(1, 2)
+        else:
+            full = torch.cat([history, xBC_t], dim=-1)
         if lengths is None:
             conv_state = full[..., -self.d_conv:]
         else:  # full[..., t + d_conv - 1] is position t: the last d_conv inputs up to position length - 1
@@ -101,7 +106,10 @@ class Mamba2Mixer(nn.Module):
             conv_state = full.gather(2, at[:, None, :].expand(-1, full.shape[1], -1))
             if state is not None:  # a row with no position in this pass keeps its state whole
                 conv_state = torch.where((lengths == 0)[:, None, None], state.conv.to(conv_state.dtype), conv_state)
-        xBC = F.silu(F.conv1d(full, self.conv1d.weight, self.conv1d.bias, groups=self.conv_dim)).transpose(1, 2)
+        if fast:
+            xBC = cpu_scan.causal_conv(full_rows, self.conv1d.weight, self.conv1d.bias)
+        else:
+            xBC = F.silu(F.conv1d(full, self.conv1d.weight, self.conv1d.bias, groups=self.conv_dim)).transpose(1, 2)
 
         x, B, C = torch.split(xBC, [self.d_inner, self.d_state, self.d_state], dim=-1)
         x = rearrange(x, "b l (h p) -> b l h p", p=self.headdim)
@@ -125,9 +133,13 @@ class Mamba2Mixer(nn.Module):
             dt = F.softplus(dt.float() + self.dt_bias.float())
             if valid is not None:
                 dt = dt * valid[..., None]
-            y, final = reference.ssd_scan(x, dt, A, B, C, self.chunk_size, D=self.D, initial_state=init)
+            scan = cpu_scan.ssd_scan if fast else reference.ssd_scan
+            y, final = scan(x, dt, A, B, C, cpu_scan.CHUNK if fast else self.chunk_size, D=self.D, initial_state=init)
             y = rearrange(y, "b l h p -> b l (h p)")
-            y = reference.rmsnorm_gated(y, z, self.norm.weight, self.eps, self.d_inner // self.ngroups)
+            if fast and self.ngroups == 1 and y.dtype == torch.float32 and z.dtype == torch.float32:
+                y = cpu_scan.rmsnorm_gated(y, z, self.norm.weight, self.eps)
+            else:
+                y = reference.rmsnorm_gated(y, z, self.norm.weight, self.eps, self.d_inner // self.ngroups)
         out = self.out_proj(y)
         return out, (MixerState(conv_state, final.float()) if return_state else None)
 

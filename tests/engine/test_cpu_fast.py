@@ -175,6 +175,54 @@ def test_prefill_bf16_matmuls_within_tolerance_and_scoring_unchanged():
         assert torch.equal(m(ids).logits, ref)
 
 
+PREFILL_LENGTHS = [1, 1023, 1024, 1025, 4096]  # around the 1,024-byte prefill segment and the 64-position chunk
+
+
+def _document(n: int) -> bytes:
+    return (TEXT * (n // len(TEXT) + 1))[:n]
+
+
+@pytest.mark.parametrize("nbytes", PREFILL_LENGTHS)
+@pytest.mark.parametrize("name", ["tiny", "tiny-2stage"])
+def test_fp32_prefill_with_the_cpu_scans_equals_the_reference(name, nbytes):
+    """A float checkpoint: Sampler.prefill (1,024-byte segments, the fast CPU scans and EMA of
+    engine/ssm/cpu_scan.py inside fast_prefill()) against one reference forward over the whole prompt:
+    fp32 rounding only, in the logits after the prompt and in every state tensor."""
+    from engine.generate import Sampler
+
+    m = model(name, seed=nbytes)
+    m.set_fast_step(True)
+    prompt = _document(nbytes)
+    logits, state = Sampler(m).prefill(prompt, cache=False)
+    with torch.inference_mode():
+        ref = m(torch.tensor([list(prompt)]), return_state=True)
+    torch.testing.assert_close(logits, ref.logits[:, -1], **FP32)
+    for x, y in zip(tree_leaves(state.backbone), tree_leaves(ref.state.backbone), strict=True):
+        torch.testing.assert_close(x, y, **FP32) if x.is_floating_point() else torch.testing.assert_close(x, y)
+
+
+@pytest.mark.parametrize("nbytes", PREFILL_LENGTHS)
+def test_bundled_prefill_stays_within_tolerance_of_the_reference(bundled, nbytes):
+    """The bundled int8 model: the product's prefill (bf16 matmuls on the int8 weights, the fast CPU scans)
+    against the reference forward (fp32 matmuls on the dequantised weights, the reference scans) over the
+    whole prompt: the int8 tolerances of the decoding step for the logits, and the state's."""
+    from engine.generate import Sampler
+
+    prompt = _document(nbytes)
+    logits, state = Sampler(bundled).prefill(prompt, cache=False)
+    with torch.inference_mode():
+        ref = bundled(torch.tensor([list(prompt)]), return_state=True)
+    ref_logits = ref.logits[:, -1]
+    tv = 0.5 * (torch.softmax(logits, -1) - torch.softmax(ref_logits, -1)).abs().sum()
+    assert (logits - ref_logits).abs().max() <= INT8_LOGITS and tv <= INT8_TV  # measured: 0.036, 0.003 at most
+    assert rel_state_diff(ref.state.backbone, state.backbone) <= INT8_STATE  # measured: 0.007 at most
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    return HNetLM.load(bundled_model_dir(), device="cpu", backend="torch")
+
+
 # ---------------------------------------------------------------- the compiled regions (engine/cpu_compile.py)
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["tiny", "tiny-2stage"])
@@ -255,3 +303,42 @@ def test_compile_failure_and_unseen_inputs_run_eagerly_and_say_so(tmp_path, monk
             got = fast(ids, strided)[0]
         torch.testing.assert_close(got, m.step(ids, after, reference=True)[0], **FP32)
     assert any("ran eagerly" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.slow
+def test_background_compile_never_blocks_a_request_then_takes_over(tmp_path, monkeypatch):
+    """The editor's and the server's load: load_engine returns with the step eager and its regions compiling on
+    a thread; a request made at once is decoded eagerly (it ends while the compile still runs: it did not
+    wait for it); once compiled, the step runs the compiled regions (describe() says so) and computes what the
+    eager step computed, within fp32 rounding. SCRIBA_CPU_COMPILE=0 still turns it off."""
+    from engine.api import load_engine
+    from engine.protocol import GenerationRequest
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    model("tiny-2stage", seed=6).save(tmp_path / "m")
+    monkeypatch.setenv("SCRIBA_CPU_COMPILE", "0")
+    off = load_engine(tmp_path / "m", device="cpu", backend="torch", compile_cpu="background").model.fast_step
+    assert off.compiling is None and off.compiled is None
+    monkeypatch.setenv("SCRIBA_CPU_COMPILE", "1")
+    engine = load_engine(tmp_path / "m", device="cpu", backend="torch", compile_cpu="background")
+    fast = engine.model.fast_step
+    assert fast.compiling is not None and "compiling in the background" in fast.describe()
+    req = GenerationRequest(TEXT[:300], stop=[], n=3, max_bytes=40, seed=1)
+    eager = engine.generate(req)
+    assert fast.compiling is not None, "the request waited for the compile"
+    assert len(eager) == 3 and all(c.nbytes for c in eager)
+    ids, (_, state) = streams(3, 30), engine.sampler.prefill(TEXT[:300])
+    with torch.inference_mode():  # as the sampler makes them: inference tensors, contiguous
+        state = tree_map(lambda t: t.repeat_interleave(3, 0).contiguous() if t.dim() else t, state)
+        before = list(walk(engine.model, fast, ids, state))
+    assert fast.wait_compiled(timeout=600) and fast.compiling is None
+    assert "regions compiled" in fast.describe() and "in the background" in fast.describe()
+    with torch.inference_mode():
+        after = list(walk(engine.model, fast, ids, state))
+    for (_, (l_eager, s_eager, f_eager)), (_, (l_comp, s_comp, f_comp)) in zip(before, after, strict=True):
+        torch.testing.assert_close(l_comp, l_eager, **FP32)
+        assert [f.tolist() for f in f_comp] == [f.tolist() for f in f_eager]
+        for x, y in zip(tree_leaves(s_comp), tree_leaves(s_eager), strict=True):
+            torch.testing.assert_close(x, y, **FP32)
+    assert not [r.missed for r in _compiled_regions(fast) if r.missed]  # the compiled graphs ran, not eager ones
+    assert len(engine.generate(req)) == 3

@@ -129,3 +129,65 @@ def test_triton_stateful_forward_equals_reference():
     torch.testing.assert_close(a_tri, a_ref, rtol=2e-3, atol=2e-3)
     torch.testing.assert_close(b_tri, b_ref, rtol=2e-3, atol=2e-3)
     torch.testing.assert_close(s_tri.ssm, s_ref.ssm, rtol=2e-3, atol=2e-3)
+
+
+# ---------------------------------------------------------------- the CPU prefill kernels (engine/ssm/cpu_scan.py)
+SCAN_FP32 = dict(rtol=1e-4, atol=1e-4)  # fp32 rounding: the same sums, formed in another order
+
+
+@pytest.mark.parametrize("l", [1, 63, 64, 65, 1023, 1024, 1025, 4096])
+@pytest.mark.parametrize("with_init", [False, True])
+def test_cpu_scan_equals_reference_scan(l, with_init):
+    """The fast CPU scan against the reference at lengths around its chunk size, with heads that decay by more
+    than WIDE over a chunk (they take the per-head tile) beside heads that decay slowly (the factored form)."""
+    from engine.ssm import cpu_scan
+
+    x, dt, A, B, C, D = random_ssm(2, l, 8, 16, 2, 32, seed=l + 7 * with_init)
+    A = A * torch.tensor([1, 1, 1, 1, 1, 1, 40, 100.0])  # two heads decay by ~10-40 per position: wide chunks
+    init = torch.randn(2, 8, 16, 32) if with_init else None
+    y_ref, final_ref = ssd_scan(x, dt, A, B, C, 64, D=D, initial_state=init)
+    y, final = cpu_scan.ssd_scan(x, dt, A, B, C, cpu_scan.CHUNK, D=D, initial_state=init)
+    torch.testing.assert_close(y, y_ref, **SCAN_FP32)
+    torch.testing.assert_close(final, final_ref, **SCAN_FP32)
+    if l >= 64:
+        assert (A[:, None] * dt[0, :64].sum(0)).min() < -cpu_scan.WIDE  # the tile path ran
+
+
+@pytest.mark.parametrize("chunk", [16, 32, 128])
+def test_cpu_scan_is_the_same_function_at_any_chunk_size(chunk):
+    from engine.ssm import cpu_scan
+
+    x, dt, A, B, C, D = random_ssm(1, 300, 4, 8, 1, 16, seed=chunk)
+    y_ref, final_ref = ssd_sequential(x, dt, A, B, C, D=D)
+    y, final = cpu_scan.ssd_scan(x, dt, A, B, C, chunk, D=D)
+    torch.testing.assert_close(y, y_ref, **SCAN_FP32)
+    torch.testing.assert_close(final, final_ref, **SCAN_FP32)
+
+
+@pytest.mark.parametrize("m", [1, 63, 64, 65, 300])
+@pytest.mark.parametrize("with_init", [False, True])
+def test_cpu_ema_equals_reference_ema(m, with_init):
+    from engine.ssm import cpu_scan
+
+    gen = torch.Generator().manual_seed(m)
+    z = torch.randn(2, m, 320, generator=gen)
+    w = torch.rand(2, m, generator=gen).clamp(1e-4, 1 - 1e-4)
+    init = torch.randn(2, 320, generator=gen) if with_init else None
+    torch.testing.assert_close(cpu_scan.ema(z, w, init), cpu_scan.ema_reference(z, w, init, 64), **SCAN_FP32)
+
+
+def test_cpu_causal_conv_equals_reference_conv():
+    from engine.ssm import cpu_scan
+
+    full = torch.randn(2, 3 + 100, 48)
+    w, bias = torch.randn(48, 1, 4), torch.randn(48)
+    torch.testing.assert_close(cpu_scan.causal_conv(full, w, bias), cpu_scan.causal_conv_reference(full, w, bias),
+                               **SCAN_FP32)
+
+
+def test_cpu_gated_norm_equals_reference():
+    from engine.ssm import cpu_scan
+    from engine.ssm.reference import rmsnorm_gated
+
+    x, z, w = torch.randn(2, 50, 640), torch.randn(2, 50, 640), torch.randn(640)
+    torch.testing.assert_close(cpu_scan.rmsnorm_gated(x, z, w, 1e-5), rmsnorm_gated(x, z, w, 1e-5, 640), **SCAN_FP32)
