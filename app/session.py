@@ -787,8 +787,8 @@ class Session:
         return target
 
     def close(self) -> None:
-        if self._worker is not None:
-            self._worker.stop()
+        if self._worker is not None:  # the store is not closed under a job still running (a big import)
+            self._worker.stop(wait=IMPORT_WAIT_SECONDS if self.importing else 5.0)
         if self.store is not None:
             self.store.close()
             self.store = None

@@ -71,10 +71,13 @@ class StoreWorker:
                 self._idle.wait(left)
         return True
 
-    def stop(self) -> None:
-        """Finish the job running now (a locked one gives up) and drop the rest."""
+    def stop(self, wait: float = 0.0) -> None:
+        """Finish the job running now (a locked one gives up) and drop the rest; `wait`: at most that many
+        seconds for it to finish (before the store it uses is closed)."""
         self._stop.set()
         self._jobs.put(None)
+        if wait > 0 and threading.current_thread() is not self._thread:
+            self._thread.join(wait)
 
     def _set_waiting(self, waiting: bool) -> None:
         if waiting != self.waiting:

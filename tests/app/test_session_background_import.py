@@ -6,6 +6,7 @@ and text journaled by an editor killed before its import was written is asked ab
 from __future__ import annotations
 
 import threading
+import time
 
 from app.session import Session
 from app.store import Store
@@ -115,3 +116,15 @@ def test_text_typed_before_a_killed_editors_import_was_written_is_asked_about(tm
         assert session.doc.node(focus).text == "Another one, typed before the import was written."
     finally:
         session.close()
+
+
+def test_closing_waits_for_the_job_running_on_the_store_not_closed_under_it(tmp_path):
+    path, db = tmp_path / "essay.md", tmp_path / "s.db"
+    path.write_text(ESSAY)
+    session = Session.open(path, db, record=True)
+    worker, started, finished = StoreWorker(), threading.Event(), threading.Event()
+    worker.submit(lambda: (started.set(), time.sleep(0.5), finished.set()))  # a long job (a big import)
+    session.record_in_background(worker, lambda result: None)
+    assert started.wait(5)
+    session.close()
+    assert finished.is_set() and session.store is None
