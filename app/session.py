@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,8 @@ from engine.document.nodes import paused_gc
 from engine.resources import demo_document
 
 log = logging.getLogger("scriba.session")
+
+IMPORT_WAIT_SECONDS = 60.0  # how much longer quitting waits while the first import is still being written
 
 
 @dataclass
@@ -127,6 +130,9 @@ class Session:
     _in_flight: int = field(default=0, repr=False)
     _adopted: bool = field(default=False, repr=False)
     _orphans: list[Journal] = field(default_factory=list, repr=False)  # dead instances' journals to replay
+    # a first open in the editor: (text, title, records) of the import the store worker makes first (the
+    # writer edits meanwhile); the records are the document as the file holds it until the import is done
+    _pending_import: tuple[str, str | None, list] | None = field(default=None, repr=False)
 
     @classmethod
     def preview_of(cls, path: str | Path) -> "Session":
@@ -150,9 +156,10 @@ class Session:
         again, if the file still reads the same. No cyclic garbage collection meanwhile: all it allocates
         is the document (see `paused_gc`). `recover`: replay the journals of editors on this file that died
         (the TUI's; a CLI command leaves them to the editor). `record`: it will `record_in_background`
-        (the TUI): the document's records for that are taken here, off the UI thread."""
+        (the TUI): the document's records for that are taken here, off the UI thread, and a file the store
+        does not hold yet is imported there in the background (its first job: seconds for 20 MB), not here."""
         with paused_gc():
-            session = cls._open(path, db_path, parsed, recover)
+            session = cls._open(path, db_path, parsed, recover, import_later=record)
             if not record:
                 session._opened_records = None
             elif session.store is not None and session._opened_records is None:
@@ -161,7 +168,7 @@ class Session:
 
     @classmethod
     def _open(cls, path: str | Path, db_path: str | Path | None, parsed: Document | None,
-              recover: bool = False) -> "Session":
+              recover: bool = False, import_later: bool = False) -> "Session":
         path = Path(path).expanduser().resolve()
         text = read_document_file(path)
         if parsed is not None and parsed.to_markdown() != text:  # the file changed meanwhile
@@ -178,7 +185,7 @@ class Session:
         if not path.exists():
             session.notes.append(f"new file {path.name}: it is written on the first save")
         try:
-            session._open_store(text, db_path, parsed)
+            session._open_store(text, db_path, parsed, import_later)
         except Exception as exc:  # noqa: BLE001 - StoreError, or anything else: work on the file alone
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             if is_locked(exc):  # another writer holds the lock: wait for it (the TUI retries), history stays on
@@ -209,9 +216,9 @@ class Session:
         self.db_path = Path(db_path).expanduser()
         return self.db_path
 
-    def _open_store(self, text: str, db_path, parsed: Document | None = None) -> None:
+    def _open_store(self, text: str, db_path, parsed: Document | None = None, import_later: bool = False) -> None:
         """Resume the document from the store (merging an edit made to the file since as an `external`
-        revision), or import it on first open."""
+        revision), or import it on first open (`import_later`: by the store worker, see `_import_later`)."""
         # the store (SQLAlchemy, Alembic) loads here: `preview_of` shows the file before it is needed
         from app.store import DocumentNotFound, Store
 
@@ -229,6 +236,9 @@ class Session:
                 doc, revision = self._replay_journals(doc, revision)
             self._take_file(text, doc, revision)
             return
+        if import_later and not self._orphans:  # (a dead editor's journals are replayed on the store's tree)
+            self._import_later(text, parsed)
+            return
         records = parsed.records() if parsed is not None else None  # once: the import's and the chain's
         info, self.doc, self.revision = self.store.import_current(text, path=str(self.path), doc=parsed,
                                                                   records=records, file_hash=self.disk_hash)
@@ -240,6 +250,19 @@ class Session:
             self._opened_records = (parsed, records)
         if self._orphans:
             self.doc, self.revision = self._replay_journals(self.doc, self.revision)
+
+    def _import_later(self, text: str, parsed: Document | None) -> None:
+        """A first open in the editor: the tree is the writer's at once (editable, its history on) and the
+        store worker imports it as its first job (`record_in_background`), before any commit queued after
+        it; its id is chosen here, so that the journal and the commits name it from the start."""
+        from app.store.repository import document_title
+
+        self.doc = parsed or Document.from_markdown(text)
+        records = self.doc.records()
+        self.doc_id = uuid.uuid4().hex
+        self._opened_records = (self.doc, records)
+        self._pending_import = (text, document_title(self.doc, str(self.path)), records)
+        self.unrecorded = True  # until the import is in
 
     def _take_file(self, text: str, doc: Document, revision: int) -> None:
         """Resume from the store's `doc` at `revision`, with the file holding `text`: an edit made to it
@@ -269,6 +292,8 @@ class Session:
         for journal in self._orphans:
             for entry in journal.entries():
                 if entry.doc_id is not None and self.doc_id is not None and entry.doc_id != self.doc_id:
+                    if not self._stored(entry.doc_id):  # typed while its first import was being written
+                        self._ask_about(entry, "it was typed before the document's history was first recorded")
                     continue
                 if entry.node_id in doc and doc.node(entry.node_id).text == entry.text:
                     continue  # recorded after all (or saved and merged)
@@ -302,6 +327,15 @@ class Session:
             self.notes.append(f"recovered {recovered} unrecorded edit{'s' * (recovered > 1)} from the journal "
                               "(after a crash or a kill), recorded as your edits")
         return doc, revision
+
+    def _stored(self, doc_id: str) -> bool:
+        """Does the store hold document `doc_id`? (An editor that died while importing it left none.)"""
+        from app.store import DocumentNotFound
+
+        try:
+            return self.store is None or self.store.find_document(doc_id).id == doc_id
+        except DocumentNotFound:
+            return False
 
     def _ask_about(self, entry: JournalEntry, why: str) -> None:
         self.recovery_conflicts.append((entry, why))
@@ -386,6 +420,33 @@ class Session:
             opened, self._opened_records = self._opened_records, None
             records = opened[1] if opened is not None and opened[0] is self.doc else self.doc.records()
             self._chain = CommitChain(self.store, self.doc_id, self.revision, records)
+            if self._pending_import is not None:
+                self._queue_import()
+
+    @property
+    def importing(self) -> bool:
+        """The first import is queued or running (the writer edits meanwhile; the history comes after it)."""
+        return self._pending_import is not None
+
+    def _queue_import(self) -> None:
+        text, title, records = self._pending_import
+        path, digest = str(self.path), self.disk_hash
+        request = CommitRequest(records, "import", "import", what="the import")
+        self._queue(request, job=lambda chain, req: chain.import_document(req, text, path, title, digest))
+
+    def _imported(self, result: CommitResult) -> None:
+        """The import is done (on the UI thread, `revision` taken): the file holds that revision, unless it
+        was saved meanwhile (then the store hears the file's hash, after the commits queued meanwhile: the
+        import noted the opened file's)."""
+        self._pending_import = None
+        if result.error is not None:
+            return
+        self.doc_id = self._chain.doc_id  # another window's, when it imported the file first
+        if self.disk_doc is None and self.disk_revision is None:
+            self.disk_revision = result.revision
+        elif self.disk_hash is not None:
+            digest = self.disk_hash
+            self._worker.submit(lambda: self.remember_disk(digest, None))
 
     @property
     def recording(self) -> bool:
@@ -433,6 +494,8 @@ class Session:
             if result.store_doc is not None and not self._in_flight:
                 self.doc, self._adopted = result.store_doc, True
             self.unrecorded = self._in_flight > 0
+        if result.request.operation == "import":
+            self._imported(result)
         if self.on_recorded is not None:
             self.on_recorded(result)
         if result.request.then is not None:
@@ -460,6 +523,8 @@ class Session:
         locked database meanwhile. False: some are not (they stay in the journal)."""
         if self._worker is None or self._chain is None:  # no store to wait for
             return not self.unrecorded
+        if self.importing:  # the import holds everything else up: it takes seconds, not a lock's wait
+            timeout += IMPORT_WAIT_SECONDS
         return self._worker.drain(timeout) and not self._chain.unsettled
 
     def accept(self, proposal, texts: list[str], index: int, model: str | None = None, then=None):
@@ -686,6 +751,8 @@ class Session:
 
     def _disk_base(self) -> Document:
         """The document as the file last held it (see `disk_revision`); unknown: the document itself."""
+        if self._pending_import is not None and self.disk_doc is None:  # the file as opened, not imported yet
+            return Document.from_records(self._pending_import[2])
         if self.disk_revision is not None and self.store is not None:
             try:
                 return self.store.at(self.doc_id, self.disk_revision)
@@ -707,6 +774,8 @@ class Session:
     def remember_disk(self, digest: str, revision: int | None = None) -> None:
         if self.store is None or self.doc_id is None:
             return
+        if self.importing:  # no document to note it on yet (and its write waits on the import's lock)
+            return
         try:
             self.store.set_file_hash(self.doc_id, digest, revision)
         except StoreError as exc:
@@ -718,8 +787,8 @@ class Session:
         return target
 
     def close(self) -> None:
-        if self._worker is not None:
-            self._worker.stop()
+        if self._worker is not None:  # the store is not closed under a job still running (a big import)
+            self._worker.stop(wait=IMPORT_WAIT_SECONDS if self.importing else 5.0)
         if self.store is not None:
             self.store.close()
             self.store = None

@@ -71,10 +71,13 @@ class StoreWorker:
                 self._idle.wait(left)
         return True
 
-    def stop(self) -> None:
-        """Finish the job running now (a locked one gives up) and drop the rest."""
+    def stop(self, wait: float = 0.0) -> None:
+        """Finish the job running now (a locked one gives up) and drop the rest; `wait`: at most that many
+        seconds for it to finish (before the store it uses is closed)."""
         self._stop.set()
         self._jobs.put(None)
+        if wait > 0 and threading.current_thread() is not self._thread:
+            self._thread.join(wait)
 
     def _set_waiting(self, waiting: bool) -> None:
         if waiting != self.waiting:
@@ -156,7 +159,7 @@ def _tree(records: dict[str, NodeRecord]) -> Document:
 class CommitChain:
     """The session's commits, in order, on the worker thread (see the module docstring)."""
 
-    def __init__(self, store, doc_id: str, revision: int, records: list[NodeRecord]) -> None:
+    def __init__(self, store, doc_id: str, revision: int | None, records: list[NodeRecord]) -> None:
         self.store = store
         self.doc_id = doc_id
         self.revision = revision
@@ -202,6 +205,29 @@ class CommitChain:
             return CommitResult(req, revisions, self.revision)
         self._resync(new if req.base_revision is None else None)
         return CommitResult(req, revisions, self.revision,
+                            store_doc=_tree(self.stored) if self.stored is not None else None)
+
+    def import_document(self, req: CommitRequest, text: str, path: str, title: str | None,
+                        file_hash: str | None) -> CommitResult:
+        """The document's first import (`req.records`, the session's tree when opened: `committed`), the
+        chain's first job, while the writer already edits the tree; the commits queued meanwhile follow it.
+        Imported by another window meanwhile: `text` is merged into that document (`doc_id` becomes
+        its), whose tree the session then takes, as after a merge."""
+        try:
+            info, alone = self.store.import_records(text, req.records, path=path, title=title, doc_id=self.doc_id,
+                                                    file_hash=file_hash)
+        except StoreError as exc:
+            if is_locked(exc):
+                raise
+            self.unsettled = True  # nothing is in the store: quitting keeps the journal
+            return CommitResult(req, error=exc)
+        self.unsettled = False
+        self.revision = info.revision
+        if alone:
+            return CommitResult(req, revision=self.revision)
+        self.doc_id = info.id
+        self._resync(None)
+        return CommitResult(req, revision=self.revision,
                             store_doc=_tree(self.stored) if self.stored is not None else None)
 
     def restore(self, revision_id: int, node_id: str | None, req: CommitRequest) -> CommitResult:

@@ -222,7 +222,8 @@ def _by_id(records: Iterable[NodeRecord]) -> dict[str, NodeRecord]:
     return out
 
 
-def _title(doc: Document, path: str | None) -> str | None:
+def document_title(doc: Document, path: str | None) -> str | None:
+    """What a new document is called: its first heading's title, else its file's name."""
     for node in doc.walk():
         if str(node.kind) == "heading":
             plain = getattr(node, "plain", None) or node.text.strip().splitlines()[0].lstrip("#").strip()
@@ -430,10 +431,20 @@ class Store:
             return info, stored, revision
         return info, stored, info.revision
 
+    def import_records(self, text: str, records: list[NodeRecord], *, path: str, title: str | None,
+                       doc_id: str, file_hash: str | None = None) -> tuple[DocInfo, bool]:
+        """`import_current` of `text` parsed elsewhere, from its records alone (in document order), as
+        document `doc_id`: the editor imports in the background while the tree itself is the writer's.
+        (info, True): stored as given; (info, False): the path was imported meanwhile (another window):
+        `text` was merged into that document, which `current(info.id)` reads."""
+        info, stored = self._import(text, path, title, records=records, file_hash=file_hash, doc_id=doc_id)
+        return info, stored is not None
+
     def _import(self, text: str, path: str | None, title: str | None, doc: Document | None = None,
-                records: list[NodeRecord] | None = None,
-                file_hash: str | None = None) -> tuple[DocInfo, Document | None]:
-        """(info, the stored tree) for a new document; (info, None) for a re-import."""
+                records: list[NodeRecord] | None = None, file_hash: str | None = None,
+                doc_id: str | None = None) -> tuple[DocInfo, Document | list | None]:
+        """(info, the stored tree, or the records given alone) for a new document; (info, None) for a
+        re-import."""
         resolved = str(Path(path).expanduser().resolve()) if path else None
         for _ in range(5):
             if resolved:
@@ -443,14 +454,16 @@ class Store:
                     found = None
                 if found is not None and found.path == resolved:
                     return self._reimport(found, text), None
-            if doc is None:
-                doc, records = Document.from_markdown(text), None  # parsed outside the write lock
-            by_id = _by_id(doc.records() if records is None else records)  # in document order: parents first
+            if records is None:
+                doc = doc or Document.from_markdown(text)  # parsed outside the write lock
+                records = doc.records()
+            by_id = _by_id(records)  # in document order: parents first
             with self._write() as s:
                 if resolved and s.scalars(select(DocumentRow.id).where(DocumentRow.path == resolved)).first():
                     continue  # imported by someone else meanwhile: treat as a re-import
-                row = DocumentRow(id=_new_id(), path=resolved, title=title or _title(doc, resolved),
-                                  created_at=utcnow())
+                if not title and doc is not None:
+                    title = document_title(doc, resolved)
+                row = DocumentRow(id=doc_id or _new_id(), path=resolved, title=title, created_at=utcnow())
                 s.add(row)
                 s.flush()
                 # all inserts, in document order already (no `order` to sort them by)
@@ -458,7 +471,7 @@ class Store:
                 info = self._info(s, row)
                 if file_hash is not None:
                     row.file_hash, row.file_revision = file_hash, info.revision
-                return info, doc
+                return info, doc if doc is not None else records
         raise StoreError(f"could not import {path}: the store kept changing")
 
     def _reimport(self, info: DocInfo, text: str) -> DocInfo:

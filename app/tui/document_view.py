@@ -23,6 +23,8 @@ from app.tui.widgets.preview import DocumentPreview
 from app.tui.widgets.status import StatusBar, history_off_reason
 from engine.document import Document, InputRefused
 
+IMPORTING = "recording history…"  # the status bar's activity while a first open's import is written
+
 
 class DocumentView:
     def __init__(self, screen: Screen, *, outline: OutlineTree, editor: NodeEditor, side: TabbedContent,
@@ -159,6 +161,8 @@ class DocumentView:
             self.screen.notify(f"kept in memory, not in history yet: {error}", severity="warning")
         elif result.store_doc is not None and session.doc is result.store_doc:
             self.show_document()  # merged with another window's changes
+        if result.request.operation == "import" and self.status.activity == IMPORTING:
+            self.status.activity = ""
         self.refresh_status()
         session.settle_journal(self.editor.in_flight())
 

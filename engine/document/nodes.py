@@ -50,6 +50,23 @@ def new_id() -> str:
     return f"{n:032x}"
 
 
+# byte 6 of a version 4 UUID is 0x4?, byte 8 is 0b10??????: as byte translation tables
+_VERSION = bytes(b & 0x0F | 0x40 for b in range(256))
+_VARIANT = bytes(b & 0x3F | 0x80 for b in range(256))
+
+
+def new_ids(n: int) -> list[str]:
+    """`n` ids as `new_id` makes them, in ascending order, from one read of the random source and no
+    per-id arithmetic: an import hands out hundreds of thousands (a 20 MB document: 372k)."""
+    raw = bytearray(os.urandom(16 * n))
+    raw[6::16] = raw[6::16].translate(_VERSION)
+    raw[8::16] = raw[8::16].translate(_VARIANT)
+    digits = raw.hex()
+    ids = [digits[i:i + 32] for i in range(0, 32 * n, 32)]
+    ids.sort()
+    return ids
+
+
 _ATX = re.compile(r"^ {0,3}#{1,6}(?:[ \t]+|$)")
 _ATX_CLOSE = re.compile(r"(?:^|[ \t]+)#+[ \t]*$")
 
@@ -61,7 +78,7 @@ class Node:
 
     def __init__(self, kind: Kind, text: str = "", tail: str = "", level: int = 0,
                  id: str | None = None, order: str | None = None) -> None:
-        self.id = id or new_id()
+        self.id = new_id() if id is None else id  # "": none yet (an import hands them out in bulk)
         self.kind = kind if kind.__class__ is Kind else Kind(kind)
         self.level = level
         self._text = text

@@ -28,17 +28,19 @@ def split_lines(text: str) -> list[str]:
     return _LINE.findall(text)
 
 
-def parse_units(text: str, front_matter: bool = True) -> tuple[str, list[Node]]:
-    """Parse `text` into (lead, units): `lead` is the blank text before the first unit."""
+def parse_units(text: str, front_matter: bool = True, ids: bool = True) -> tuple[str, list[Node]]:
+    """Parse `text` into (lead, units): `lead` is the blank text before the first unit. `ids=False`: the
+    nodes get no ids yet (id ""), for a caller that hands them out itself (a whole import: in bulk)."""
+    nid = None if ids else ""
     lines = split_lines(text)
     units: list[Node] = []
     lead = ""
     pos = 0
     for start, end, kind, level in _blocks(lines, front_matter):
-        lead = _gap(lines[pos:start], units, lead)
-        _add_unit(units, "".join(lines[start:end]), kind, level)
+        lead = _gap(lines[pos:start], units, lead, nid)
+        _add_unit(units, "".join(lines[start:end]), kind, level, nid)
         pos = end
-    lead = _gap(lines[pos:], units, lead)
+    lead = _gap(lines[pos:], units, lead, nid)
     return lead, units
 
 
@@ -71,7 +73,7 @@ def _front_matter_end(lines: list[str]) -> int:
     return 0
 
 
-def _gap(lines: list[str], units: list[Node], lead: str) -> str:
+def _gap(lines: list[str], units: list[Node], lead: str, nid: str | None = None) -> str:
     """Lines between blocks: blank ones extend the previous tail, runs of others become blocks."""
     run: list[str] = []
     for line in lines:
@@ -82,31 +84,32 @@ def _gap(lines: list[str], units: list[Node], lead: str) -> str:
                 lead += line
             continue
         if _BLANK.match(line):
-            _add_unit(units, "".join(run), Kind.BLOCK, 0)
+            _add_unit(units, "".join(run), Kind.BLOCK, 0, nid)
             run = []
             units[-1].tail += line
         else:
             run.append(line)
     if run:
-        _add_unit(units, "".join(run), Kind.BLOCK, 0)
+        _add_unit(units, "".join(run), Kind.BLOCK, 0, nid)
     return lead
 
 
-def _add_unit(units: list[Node], source: str, kind: Kind, level: int) -> None:
+def _add_unit(units: list[Node], source: str, kind: Kind, level: int, nid: str | None = None) -> None:
+    """`nid`: None for a fresh id per node, "" for none yet."""
     body = source.rstrip(_MD_SPACE)  # markdown-it blocks start on a non-blank line: never empty
     tail = source[len(body):]
     if kind is Kind.PARAGRAPH:
-        unit = Node(kind, "", tail)
-        set_sentences(unit, split_sentences(body))
+        unit = Node(kind, "", tail, id=nid)
+        set_sentences(unit, split_sentences(body), nid)
     else:
-        unit = Node(kind, body, tail, level)
+        unit = Node(kind, body, tail, level, id=nid)
     units.append(unit)
 
 
-def set_sentences(paragraph: Node, pieces: list[tuple[str, str]]) -> None:
+def set_sentences(paragraph: Node, pieces: list[tuple[str, str]], nid: str | None = None) -> None:
     """Give a paragraph fresh sentence children (the caller re-attaches known ids)."""
     paragraph.children = []
     for text, gap in pieces:
-        child = Node(Kind.SENTENCE, text, gap)
+        child = Node(Kind.SENTENCE, text, gap, id=nid)
         child.parent = paragraph
         paragraph.children.append(child)

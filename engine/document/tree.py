@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import islice
 from operator import attrgetter
 
@@ -21,7 +22,7 @@ from .edits import Edits
 from .edits import breaks as _breaks
 from .keys import repair_keys
 from .match import adopt, match
-from .nodes import InputRefused, Kind, Node, NodeRecord, check_text, decode, paused_gc
+from .nodes import InputRefused, Kind, Node, NodeRecord, check_text, decode, new_ids, paused_gc
 from .parse import parse_units
 
 _UNIT_KINDS = (Kind.HEADING, Kind.PARAGRAPH, Kind.BLOCK)
@@ -70,8 +71,7 @@ class Document(Edits):
         check_text(text)
         doc = cls()
         with paused_gc():
-            doc._load(text, [])
-            doc._ascending_ids()
+            doc._load(text, [], fresh=True)
         return doc
 
     @classmethod
@@ -220,15 +220,19 @@ class Document(Edits):
             node.parent, node.children, node.order = parent, children, order
         self._reindex()
 
-    def _load(self, text: str, old_units: list[Node]) -> None:
-        """Parse the whole text; reuse matching old units (ids) and re-nest."""
+    def _load(self, text: str, old_units: list[Node], fresh: bool = False) -> None:
+        """Parse the whole text; reuse matching old units (ids) and re-nest. `fresh`: an import, every
+        node new (ids handed out in ascending order: `_ascending_ids`)."""
         bom = "\ufeff" if text.startswith("\ufeff") else ""
-        lead, units = parse_units(text[len(bom):])
+        lead, units = parse_units(text[len(bom):], ids=not fresh)
         self.root._text, self.root.tail = bom, lead
         keep = {id(n): o for o, n in match(old_units, units)} if old_units else {}
         flat = [adopt(keep[id(u)], u) if id(u) in keep else u for u in units]
         self._renest(flat)
-        self._reindex()
+        if fresh:
+            self._ascending_ids()
+        else:
+            self._reindex()
 
     def _renest(self, flat: list[Node]) -> None:
         """Rebuild parent/children from the unit sequence; keep order keys where still valid."""
@@ -391,13 +395,14 @@ class Document(Edits):
         return "\r\n" if any("\r\n" in n.tail for n in islice(self.walk(), 100)) else "\n"
 
     def _ascending_ids(self) -> None:
-        """Hand the nodes' (random) ids out again in ascending order, in document order: the store's indexes
-        on node ids then take an import's rows at neighbouring places, not at random pages (a 20 MB import
-        adds 740k index entries: several times faster). Still random ids: short prefixes tell them apart."""
+        """Give every node a random id, in ascending order in document order: the store's indexes on node ids
+        then take an import's rows at neighbouring places, not at random pages (a 20 MB import adds 740k
+        index entries: several times faster). Still random ids: short prefixes tell them apart."""
         nodes = list(self.walk())
-        for node, node_id in zip(nodes, sorted(n.id for n in nodes)):
+        for node, node_id in zip(nodes, new_ids(len(nodes))):
             node.id = node_id
         self._by_id = {n.id: n for n in nodes}
+        self._layout = None
 
     def _reindex(self) -> None:
         self._by_id = {n.id: n for n in self.walk()}
@@ -416,8 +421,15 @@ def _rekey(children: list[Node]) -> None:
     keys = [c.order for c in children]
     if all(keys) and all(a < b for a, b in zip(keys, keys[1:])):
         return
-    for child, key in zip(children, repair_keys(keys)):
+    fresh = not any(keys)  # new siblings (an import: every list of them): the same keys for the same count
+    for child, key in zip(children, _fresh_keys(len(keys)) if fresh else repair_keys(keys)):
         child.order = key
+
+
+@lru_cache(maxsize=256)
+def _fresh_keys(n: int) -> tuple[str, ...]:
+    """What `repair_keys` gives `n` siblings without keys."""
+    return tuple(repair_keys([None] * n))
 
 
 def _change(before: dict[str, tuple], after: dict[str, tuple]) -> Change:

@@ -24,7 +24,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from app.tui.assistant import Assistant
-from app.tui.document_view import DocumentView
+from app.tui.document_view import IMPORTING, DocumentView
 from app.tui.file_sync import FileSync
 from app.tui.generation import Generation
 from app.tui.messages import (
@@ -220,7 +220,8 @@ class MainScreen(Screen):
 
     def on_document_opened(self, message: DocumentOpened) -> None:
         first = self.session is None
-        self.status.activity = "opening history…" if message.session.provisional else ""
+        session = message.session
+        self.status.activity = "opening history…" if session.provisional else IMPORTING if session.importing else ""
         self.view.show_opened(message.session)
         if first or message.session.provisional:
             self.outline.focus()

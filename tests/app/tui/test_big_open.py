@@ -1,10 +1,12 @@
 """Opening a big file (issue 13, point 8): at any size the file is shown read-only first, parsed once, and
-the same tree is then attached to the store (imported as it is, ids and all)."""
+the same tree is then attached to the store (imported as it is, ids and all, by the store worker while the
+writer already edits)."""
 
 from __future__ import annotations
 
 import pytest
 
+from app.store_worker import StoreWorker
 from app.tui import files
 from app.tui.messages import DocumentOpened
 from tests.app.tui.test_bench_open import big_document
@@ -17,6 +19,9 @@ def _open_big(tmp_path) -> tuple[str, list]:
     path.write_text(text)
     posted: list = []
     files.open_document(path, tmp_path / "s.db", posted.append)
+    opened = posted[-1].session
+    opened.record_in_background(StoreWorker(), lambda result: None)  # as the editor does: the import follows
+    assert opened.flush(60) and not opened.importing
     return text, posted
 
 
@@ -45,15 +50,48 @@ def test_a_big_file_the_store_holds_is_read_back_not_parsed_first(tmp_path):
 
 
 @pytest.mark.asyncio
-async def test_the_preview_waits_for_the_store_not_rendered_while_the_import_runs(make_app, db_path, tmp_path):
-    """Rendering the preview of a big file while its import runs (0.5 s for 1 MB) would take the interpreter
-    from the import the editor waits on: it follows once the store is attached. Another program holds the
-    database's write lock here, so the document stays provisional (shown, read-only) for about 2 s."""
-    import sqlite3
+async def test_the_preview_waits_for_the_store_not_rendered_while_it_opens(make_app, tmp_path, monkeypatch):
+    """Rendering the preview of a big file while the store opens (0.5 s for 1 MB) would take the interpreter
+    from the opening the editor waits on: it follows once the store is attached. The store takes 2 s to open
+    here (a slow disk), so the document stays provisional (shown, read-only) meanwhile."""
     import time
 
-    from app.store import Store
+    from app.session import Session
     from tests.app.tui.tui_helpers import wait_for
+
+    slow_open = Session._open_store
+
+    def slowly(self, *args, **kwargs):
+        time.sleep(2)
+        return slow_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Session, "_open_store", slowly)
+    path = tmp_path / "big.md"
+    path.write_text(big_document(300_000))
+    app = make_app(path)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for(pilot, lambda: app.session is not None and app.doc is not None, timeout=30,
+                       what="the file shown")
+        shown = time.monotonic()
+        while app.session.provisional and time.monotonic() - shown < 1.5:
+            await pilot.pause(0.05)
+            assert app.preview.markdown_widget.source == "", "the preview rendered while the store opened"
+        assert time.monotonic() - shown >= 1.5  # it was provisional all along
+        await wait_for(pilot, lambda: not app.session.provisional, timeout=30, what="the store")
+        await wait_for(pilot, lambda: "A very long document" in app.preview.markdown_widget.source, timeout=30,
+                       what="the preview after the store")
+
+
+@pytest.mark.asyncio
+async def test_the_writer_edits_while_the_import_is_written(make_app, db_path, tmp_path):
+    """A first open is editable before its import is in the store: another program holds the database's write
+    lock here, so the import waits in the background; what the writer types meanwhile is recorded after it."""
+    import sqlite3
+
+    from app.store import Store
+    from app.tui.document_view import IMPORTING
+    from tests.app.tui.test_bench_open import accepts_edits
+    from tests.app.tui.tui_helpers import select, wait_for
 
     Store(db_path).close()
     path = tmp_path / "big.md"
@@ -63,15 +101,20 @@ async def test_the_preview_waits_for_the_store_not_rendered_while_the_import_run
     app = make_app(path)
     try:
         async with app.run_test(size=(160, 48)) as pilot:
-            await wait_for(pilot, lambda: app.session is not None and app.doc is not None, timeout=30,
-                           what="the file shown")
-            shown = time.monotonic()
-            while app.session.provisional and time.monotonic() - shown < 1.5:
-                await pilot.pause(0.05)
-                assert app.preview.markdown_widget.source == "", "the preview rendered while the store opened"
+            await wait_for(pilot, lambda: accepts_edits(app), timeout=30, what="the document editable")
+            assert app.session.importing and app.status.activity == IMPORTING
+            node = await select(pilot, "A very long document", "heading")
+            app.editor.focus()
+            await pilot.press("end", *" (typed at once)")
+            await pilot.press("escape")  # back to the outline: the edit is handed to the session
+            await wait_for(pilot, lambda: "(typed at once)" in app.doc.node(node.id).text, what="the edit taken")
             lock.rollback()
-            await wait_for(pilot, lambda: not app.session.provisional, timeout=30, what="the store")
-            await wait_for(pilot, lambda: "A very long document" in app.preview.markdown_widget.source, timeout=30,
-                           what="the preview after the store")
+            await wait_for(pilot, lambda: not app.session.importing and not app.session.recording, timeout=30,
+                           what="the import and the edit recorded")
+            assert app.status.activity == ""
+            with Store(db_path) as store:
+                current, _ = store.current(app.session.doc_id)
+                assert current.records() == app.doc.records()
+                assert "(typed at once)" in current.node(node.id).text
     finally:
         lock.close()

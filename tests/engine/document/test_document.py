@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 
 from engine.document import Document, InputRefused, Kind, NodeRecord
 from engine.document.keys import key_between, keys_between, repair_keys
+from engine.document.nodes import new_id, new_ids
 
 DOC = """# Title
 
@@ -493,6 +495,21 @@ def test_an_imported_tree_has_random_ids_ascending_in_document_order():
     assert ids == sorted(ids) and len(set(ids)) == len(ids) == 9
     other = [n.id for n in Document.from_markdown(text).walk()]
     assert not set(ids) & set(other) and len({i[:8] for i in ids + other}) == 18
+
+
+def test_ids_handed_out_in_bulk_are_version_4_uuids():
+    """`new_ids` (an import's ids, from one read of the random source) makes what `new_id` makes."""
+    ids = new_ids(2000)
+    assert ids == sorted(ids) and len(set(ids)) == 2000
+    assert all(uuid.UUID(i).hex == i and uuid.UUID(i).version == 4 and uuid.UUID(i).variant == uuid.RFC_4122
+               for i in ids + [new_id()])
+
+
+def test_an_imported_tree_keys_its_siblings_as_repair_keys_would():
+    """The import's keys for new siblings come from a cache by count (`_fresh_keys`): the same keys."""
+    doc = Document.from_markdown("# T\n\n" + "".join(f"P{i}. Two{i}. Three{i}.\n\n" for i in range(70)))
+    for node in doc.walk():
+        assert [c.order for c in node.children] == repair_keys([None] * len(node.children))
 
 
 def test_typing_in_one_sentence_does_not_walk_the_whole_tree(monkeypatch):
