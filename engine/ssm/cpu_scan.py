@@ -1,5 +1,5 @@
 """The SSD scan and the H-Net EMA on a CPU, fast: the same functions as `reference.ssd_scan` and the
-reference EMA (`ema_reference`, the scalar-decay SSM scan engine/hnet.py ran), in fewer passes over memory.
+reference EMA (engine/hnet.py's `ema` on the torch backend, outside `fast_prefill()`), in fewer passes over memory.
 
 A prefill segment (1,024 bytes) is bound here by memory traffic and per-op overhead, not by arithmetic
 (the bf16 matmuls around the scan run at ~800 GFLOP/s on AVX512-BF16), so the reference's form cost ~75 %
@@ -176,33 +176,10 @@ def causal_conv(full: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     return F.silu(y, inplace=True)
 
 
-def ema_reference(z: Tensor, weight: Tensor, init: Tensor | None, chunk_size: int) -> Tensor:
-    """zbar_j = weight_j * z_j + (1 - weight_j) * zbar_{j-1}: the reference scan's form of it (engine/hnet.py's
-    `ema` on the torch backend). With dt = -log(1 - w), A = -1, B = C = 1 and input w z / dt, the Mamba-2
-    recurrence is exactly this EMA, run per 64-channel head."""
-    from engine.ssm import reference
-
-    b, m, d = z.shape
-    hd = _head(d)
-    dt = -torch.log1p(-weight.float())
-    x = (z.float() * (weight.float() / dt)[..., None]).view(b, m, d // hd, hd)
-    dt_h = dt[..., None].expand(b, m, d // hd).contiguous()
-    A = -torch.ones(d // hd, device=z.device)
-    ones = torch.ones(b, m, 1, 1, device=z.device)
-    s0 = None if init is None else init.float().view(b, d // hd, hd, 1)
-    y, _ = reference.ssd_scan(x, dt_h, A, ones, ones, chunk_size, initial_state=s0)
-    return y.reshape(b, m, d).to(z.dtype)
-
-
-def _head(d: int) -> int:
-    import math
-
-    return math.gcd(d, 64)
-
-
 def ema(z: Tensor, weight: Tensor, init: Tensor | None, chunk_size: int = CHUNK) -> Tensor:
-    """`ema_reference`, same arguments and result. Every channel decays by the same exp(-dt_j) = 1 - w_j, so
-    within a chunk y = L (w z) with one (T, T) matrix L for all channels; the state is y itself."""
+    """engine/hnet.py's reference `ema` (torch backend), same result. Every channel decays by the same
+    exp(-dt_j) = 1 - w_j, so within a chunk y = L (w z) with one (T, T) matrix L for all channels; the state
+    is y itself."""
     b, m, d = z.shape
     in_dtype = z.dtype
     w = weight.float()
