@@ -437,14 +437,14 @@ class Store:
         document `doc_id`: the editor imports in the background while the tree itself is the writer's.
         (info, True): stored as given; (info, False): the path was imported meanwhile (another window):
         `text` was merged into that document, which `current(info.id)` reads."""
-        info, stored = self._import(text, path, title, records=records, file_hash=file_hash, doc_id=doc_id)
-        return info, stored is not None
+        info, _ = self._import(text, path, title, records=records, file_hash=file_hash, doc_id=doc_id)
+        return info, info.id == doc_id  # a re-import answers with the document found
 
     def _import(self, text: str, path: str | None, title: str | None, doc: Document | None = None,
                 records: list[NodeRecord] | None = None, file_hash: str | None = None,
-                doc_id: str | None = None) -> tuple[DocInfo, Document | list | None]:
-        """(info, the stored tree, or the records given alone) for a new document; (info, None) for a
-        re-import."""
+                doc_id: str | None = None) -> tuple[DocInfo, Document | None]:
+        """(info, the stored tree) for a new document (None when only its records were given); (info, None)
+        for a re-import."""
         resolved = str(Path(path).expanduser().resolve()) if path else None
         for _ in range(5):
             if resolved:
@@ -471,7 +471,7 @@ class Store:
                 info = self._info(s, row)
                 if file_hash is not None:
                     row.file_hash, row.file_revision = file_hash, info.revision
-                return info, doc if doc is not None else records
+                return info, doc
         raise StoreError(f"could not import {path}: the store kept changing")
 
     def _reimport(self, info: DocInfo, text: str) -> DocInfo:
