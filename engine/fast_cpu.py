@@ -84,10 +84,9 @@ class FusedLinear:
         return F.linear(x, self.w)
 
 
-# PrefillLinears take their bf16 path inside `fast_prefill()` (the sampler's prefill), and the Mamba-2 layers
-# and the EMA their fast CPU scans (engine/ssm/cpu_scan.py); scoring and inspection outside it keep the
+# PrefillLinears take their bf16 path inside `cpu_scan.fast_prefill()` (the sampler's prefill), and the Mamba-2
+# layers and the EMA their fast CPU scans (engine/ssm/cpu_scan.py); scoring and inspection outside it keep the
 # reference fp32 arithmetic, so bits per byte are the reference's.
-fast_prefill = cpu_scan.fast_prefill
 
 
 class PrefillLinear(nn.Linear):
