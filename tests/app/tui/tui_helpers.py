@@ -16,8 +16,10 @@ async def wait_for(pilot, predicate, timeout: float = 15.0, what: str = "conditi
 
 
 async def opened(pilot) -> None:
-    await wait_for(pilot, lambda: pilot.app.session is not None and not pilot.app.session.provisional,
-                   what="the document to open")
+    """The document is open and in the store: a first open's background import is in too (its status,
+    "recording history…", would otherwise be in a snapshot or not depending on timing)."""
+    await wait_for(pilot, lambda: pilot.app.session is not None and not pilot.app.session.provisional
+                   and not pilot.app.session.importing, what="the document to open")
     await pilot.pause()
 
 
